@@ -1,0 +1,222 @@
+"""Turns (lab id, mode, seed) into concrete addresses, MACs and serials, and the manifest.
+
+The seed shuffles device addresses and draws MAC suffixes, serial numbers and the visitor
+schedule; models, firmware and clouds come from the profiles and never change with the seed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.lab.profiles import CLOUD_BY_HOST, CLOUDS, PROFILES, Profile
+
+MANIFEST_SCHEMA_VERSION = 1
+NETNS_SUBNET = "198.51.100.0/24"
+NETNS_INTERNET = "203.0.113.0/24"
+INSPECTOR_HOST = 250
+
+
+@dataclass
+class DevicePlan:
+    name: str
+    profile: Profile
+    ip: str
+    mac: str
+    serial: str
+    password: str
+    namespace: str | None = None
+
+
+@dataclass
+class LabPlan:
+    lab_id: int
+    mode: str
+    seed: int
+    devices: list[DevicePlan]
+    cloud_ips: dict[str, str]
+    gateway_ip: str
+    gateway_wan_ip: str
+    outside_resolver: str
+    inspector_ip: str
+    port_offset: int = 0
+    visitor_interval: float = 45.0
+    namespaces: dict[str, str] = field(default_factory=dict)  # role -> netns name
+
+    @property
+    def subnet(self) -> str:
+        return NETNS_SUBNET if self.mode == "netns" else f"127.77.{self.lab_id}.0/24"
+
+    def device(self, name_or_ip: str) -> DevicePlan | None:
+        for d in self.devices:
+            if name_or_ip in (d.name, d.ip):
+                return d
+        return None
+
+
+def ns_prefix(lab_id: int) -> str:
+    return f"csw{lab_id}-"
+
+
+def make_plan(lab_id: int, mode: str, seed: int, *, port_offset: int = 0,
+              visitor_interval: float = 45.0) -> LabPlan:
+    rng = random.Random(seed)
+    if mode == "netns":
+        lan = "198.51.100."
+        gateway, wan, outside = "198.51.100.1", "203.0.113.1", "203.0.113.53"
+        cloud_base = "203.0.113."
+        inspector = f"{lan}{INSPECTOR_HOST}"
+    else:
+        lan = f"127.77.{lab_id}."
+        gateway, wan, outside = f"{lan}1", f"127.78.{lab_id}.1", f"127.78.{lab_id}.53"
+        cloud_base = f"127.78.{lab_id}."
+        inspector = "127.0.0.1"
+    hosts = rng.sample(range(10, 240), len(PROFILES))
+    devices: list[DevicePlan] = []
+    used_macs: set[str] = set()
+    for index, (profile, host) in enumerate(zip(PROFILES, hosts, strict=True)):
+        mac = _mac(profile.oui, rng, used_macs)
+        devices.append(
+            DevicePlan(
+                name=profile.key,
+                profile=profile,
+                ip=f"{lan}{host}",
+                mac=mac,
+                serial=_serial(profile, rng),
+                password=f"Lab{rng.randrange(1000, 9999)}-{profile.key.split('-')[0]}!",
+                namespace=f"{ns_prefix(lab_id)}d{index:02d}" if mode == "netns" else None,
+            )
+        )
+    cloud_ips = {c.host: f"{cloud_base}{100 + i}" for i, c in enumerate(CLOUDS)}
+    plan = LabPlan(
+        lab_id=lab_id,
+        mode=mode,
+        seed=seed,
+        devices=devices,
+        cloud_ips=cloud_ips,
+        gateway_ip=gateway,
+        gateway_wan_ip=wan,
+        outside_resolver=outside,
+        inspector_ip=inspector,
+        port_offset=port_offset,
+        visitor_interval=visitor_interval,
+    )
+    if mode == "netns":
+        p = ns_prefix(lab_id)
+        plan.namespaces = {"switch": f"{p}sw", "gateway": f"{p}gw", "internet": f"{p}net", "inspector": f"{p}insp"}
+    return plan
+
+
+def _mac(oui: str, rng: random.Random, used: set[str]) -> str:
+    while True:
+        suffix = ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
+        mac = f"{oui.lower()}:{suffix}"
+        if mac not in used:
+            used.add(mac)
+            return mac
+
+
+def _serial(profile: Profile, rng: random.Random) -> str:
+    digits = "".join(str(rng.randrange(10)) for _ in range(9))
+    if profile.vendor == "Hikvision":
+        # model + production date + batch + serial (protocols.md 1.1 DeviceSN pattern)
+        return f"{profile.model.split('/')[0]}20210628AACH{'EJ'[rng.randrange(2)]}{digits}"
+    if profile.vendor == "Dahua":
+        alnum = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+        return "".join(rng.choice(alnum) for _ in range(15))
+    if profile.vendor == "ULUCU":
+        # 20 characters starting "Ub" (clouds.md 1a fingerprint hints)
+        return "Ub" + "".join(str(rng.randrange(10)) for _ in range(16)) + "QB"
+    if profile.vendor == "Xiongmai":
+        return "".join(rng.choice("0123456789abcdef") for _ in range(16))
+    return f"{profile.key.upper().replace('-', '')}{digits}"
+
+
+def manifest(plan: LabPlan, *, features: dict[str, Any], statedir: str) -> dict[str, Any]:
+    """The ground-truth document tests and benchmarks score camsweep against."""
+    netns = plan.mode == "netns"
+    devices = []
+    for d in plan.devices:
+        p = d.profile
+        observable = {"vendor": True, "model": True, "firmware": True, "face_capable": True}
+        observable.update(p.scan_observable)
+        clouds = []
+        for use in p.clouds:
+            endpoint = CLOUD_BY_HOST[use.host]
+            clouds.append(
+                {
+                    "host": use.host,
+                    "ip": plan.cloud_ips[use.host],
+                    "port": use.port,
+                    "transport": endpoint.kind,
+                    "operator": endpoint.operator,
+                    "category": endpoint.category,
+                    "purpose": use.purpose,
+                    "what": use.what,
+                    "configured": use.configured,
+                    "via_dns": not endpoint.no_dns,
+                }
+            )
+        devices.append(
+            {
+                "name": d.name,
+                "label": p.label,
+                "ip": d.ip,
+                "mac": d.mac,
+                "namespace": d.namespace,
+                "vendor": p.vendor,
+                "brand": p.brand,
+                "model": p.model,
+                "firmware": p.firmware,
+                "serial": d.serial,
+                "device_type": p.device_type,
+                "is_camera": p.is_camera,
+                "face_capable": p.face_capable,
+                "face_capture_enabled": p.face_capture_enabled,
+                "services": list(p.services),
+                "discovery": list(p.multicast) if netns else [],
+                "clouds": clouds,
+                "credentials": {"username": p.username, "password": d.password},
+                "lock_after_failures": p.lock_after,
+                "clock_skew_s": p.clock_skew_s,
+                "observable_without_login": observable,
+                "expected": {
+                    "severity": p.expected_severity,
+                    "finding_kinds": list(p.expected_kinds),
+                    "uploads_pictures": any(u.purpose == "snapshots" for u in p.clouds),
+                },
+                "notes": p.notes,
+            }
+        )
+    return {
+        "schema_version": MANIFEST_SCHEMA_VERSION,
+        "lab_id": plan.lab_id,
+        "mode": plan.mode,
+        "seed": plan.seed,
+        "subnet": plan.subnet,
+        "gateway": plan.gateway_ip,
+        "resolver": plan.gateway_ip,
+        "outside_resolver": {"ip": plan.outside_resolver, "stands_for": ["114.114.114.114", "8.8.8.8"]},
+        "port_offset": plan.port_offset,
+        "inspector": {
+            "namespace": plan.namespaces.get("inspector"),
+            "ip": plan.inspector_ip,
+            "iface": "eth0" if netns else "lo",
+            "mirror_iface": "mirror0" if netns else None,
+        },
+        "features": features,
+        "statedir": statedir,
+        "devices": devices,
+        "clouds": [
+            {
+                "host": c.host,
+                "ip": plan.cloud_ips[c.host],
+                "port": c.port,
+                "transport": c.kind,
+                "operator": c.operator,
+                "category": c.category,
+            }
+            for c in CLOUDS
+        ],
+    }
