@@ -305,7 +305,8 @@ def _node_specs(plan: LabPlan, root: Path, certfile: str, keyfile: str) -> list[
     ns = plan.namespaces
     dns_names = {h: ip for h, ip in plan.cloud_ips.items() if not CLOUD_BY_HOST[h].no_dns}
     pushed = {h: ip for h, ip in plan.cloud_ips.items() if CLOUD_BY_HOST[h].no_dns}
-    common = {"mode": plan.mode, "statedir": str(root), "seed": plan.seed, "port_offset": plan.port_offset}
+    common: dict[str, Any] = {"mode": plan.mode, "statedir": str(root), "seed": plan.seed,
+                              "port_offset": plan.port_offset}
     specs: list[tuple[NodeSpec, str | None]] = [
         (NodeSpec(name="gateway", role="gateway", ip=plan.gateway_ip, clouds=dns_names, iface="lan0", **common),
          ns.get("gateway")),

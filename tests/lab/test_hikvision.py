@@ -36,7 +36,8 @@ def test_isapi_refuses_and_counts_writes(tmp_path):
     with running_device("hik-cam", tmp_path) as dev:
         auth = HTTPDigestAuth("admin", dev.manifest_device["password"])
         url = f"http://{dev.ip}:{dev.port(80)}/ISAPI/System/Network/EZVIZ"
-        assert requests.put(url, data="<EZVIZ><enabled>false</enabled></EZVIZ>", auth=auth, timeout=5).status_code == 403
+        put = requests.put(url, data="<EZVIZ><enabled>false</enabled></EZVIZ>", auth=auth, timeout=5)
+        assert put.status_code == 403
         assert dev.control({"cmd": "auth"})["writes"] == 1
         ezviz = requests.get(url, auth=auth, timeout=5).text
         assert "<enabled>false</enabled>" in ezviz

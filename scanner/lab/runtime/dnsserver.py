@@ -45,7 +45,7 @@ async def query_a(host: str, server: str, port: int = 53, *, source_ip: str = ""
     future: asyncio.Future[bytes] = loop.create_future()
 
     class Client(asyncio.DatagramProtocol):
-        def datagram_received(self, reply: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        def datagram_received(self, reply: bytes, addr: tuple[str, int]) -> None:
             if not future.done() and len(reply) >= 2 and int.from_bytes(reply[:2], "big") == ident:
                 future.set_result(reply)
 
@@ -85,7 +85,7 @@ class DnsResponder(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self.queries += 1
         reply = answer(data, self.names)
         if reply is not None and self.transport is not None:

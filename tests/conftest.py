@@ -1,0 +1,48 @@
+"""Test-suite policy.
+
+* ``@pytest.mark.root`` tests need root (network namespaces, raw sockets). Without root they
+  are skipped with the reason; with ``CAMSWEEP_REQUIRE_ROOT_TESTS=1`` (set by tests/run.sh, and
+  so by CI) a skipped root test fails the run.
+* No test may leave a lab namespace or node process behind (checked at session end).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+IS_ROOT = os.geteuid() == 0
+_skipped_root: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if IS_ROOT:
+        return
+    skip = pytest.mark.skip(reason="needs root (network namespaces / raw sockets); CI runs it as root")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "root" in report.keywords:
+        _skipped_root.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_root and os.environ.get("CAMSWEEP_REQUIRE_ROOT_TESTS") == "1":
+        session.exitstatus = 1
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"FAILED: {len(_skipped_root)} root tests were skipped, and this run requires them "
+                                "(CAMSWEEP_REQUIRE_ROOT_TESTS=1): run as root", red=True)
+    if IS_ROOT:
+        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        ours = [line.split()[0] for line in left.splitlines() if line.startswith("csw")]
+        if ours:
+            session.exitstatus = 1
+            reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"FAILED: tests left lab namespaces behind: {' '.join(ours)}", red=True)
