@@ -52,8 +52,10 @@ class NodeHandle:
 def running_device(profile_key: str, tmp_path: Path, *, seed: int = 1,
                    identity_overrides: dict[str, Any] | None = None) -> Iterator[NodeHandle]:
     """Start the device ``profile_key`` on a fresh 127.77.2xx.y address."""
+    # Each pytest process gets its own 127.77.X block (X from the pid), so parallel runs never
+    # contend for the same address and port.
     n = next(_counter)
-    lab_id = 200 + n // 200
+    lab_id = 200 + (os.getpid() + n // 200) % 50
     ip = f"127.77.{lab_id}.{n % 200 + 20}"
     plan = make_plan(0, "loopback", seed)
     device = next(d for d in plan.devices if d.name == profile_key)

@@ -254,12 +254,13 @@ class Dahua:
         """``/cgi-bin/*.cgi?action=...``: digest first, then key=value text; writes refused."""
         action = req.query.get("action", "")
         writing = req.method not in ("GET", "HEAD") or is_write(action)
-        if writing:  # counted even before auth: camsweep must not even try
-            self.count_write("cgi_writes")
         ok, _user = self.auth.check(req)
         if not ok:
+            if writing:  # a digest client's first, credential-less try; kept apart so it counts once
+                self.node.bump("cgi_writes_unauthenticated")
             return Response(401, "", headers=self.auth.challenge_headers())
         if writing:
+            self.count_write("cgi_writes")
             return Response(403, "Error\r\nNo Authority!\r\n", content_type=TEXT_PLAIN)  # plausible wording
         if req.path == "/cgi-bin/magicBox.cgi":
             lines = self.magic_box(action)
