@@ -17,6 +17,14 @@ IS_ROOT = os.geteuid() == 0
 _skipped_root: list[str] = []
 
 
+def _lab_namespaces() -> set[str]:
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in listing.splitlines() if line.startswith("csw")}
+
+
+_namespaces_at_start = _lab_namespaces() if IS_ROOT else set()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if IS_ROOT:
         return
@@ -39,8 +47,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter.write_line(f"FAILED: {len(_skipped_root)} root tests were skipped, and this run requires them "
                                 "(CAMSWEEP_REQUIRE_ROOT_TESTS=1): run as root", red=True)
     if IS_ROOT:
-        left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        ours = [line.split()[0] for line in left.splitlines() if line.startswith("csw")]
+        ours = sorted(_lab_namespaces() - _namespaces_at_start)
         if ours:
             session.exitstatus = 1
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")

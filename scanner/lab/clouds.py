@@ -65,7 +65,8 @@ def _sink_router(node: Node, host: str) -> Router:
 async def build_clouds(node: Node) -> None:
     loop = asyncio.get_running_loop()
     resolver = DnsResponder(node.spec.clouds)
-    await loop.create_datagram_endpoint(lambda: resolver, local_addr=(node.spec.ip, node.port(53)))
+    transport, _ = await loop.create_datagram_endpoint(lambda: resolver, local_addr=(node.spec.ip, node.port(53)))
+    node.adopt(transport)
     tls = sni_recording_context(node.spec.certfile, node.spec.keyfile)
     for endpoint in node.spec.cloud_endpoints:
         await _serve(node, endpoint["host"], endpoint["ip"], int(endpoint["port"]), endpoint["kind"], tls)

@@ -11,5 +11,6 @@ from scanner.lab.runtime.node import Node
 async def build_gateway(node: Node) -> None:
     loop = asyncio.get_running_loop()
     responder = DnsResponder(node.spec.clouds)
-    await loop.create_datagram_endpoint(lambda: responder, local_addr=(node.spec.ip, node.port(53)))
+    transport, _ = await loop.create_datagram_endpoint(lambda: responder, local_addr=(node.spec.ip, node.port(53)))
+    node.adopt(transport)
     node.control("dns", lambda _msg: {"ok": True, "queries": responder.queries})

@@ -83,7 +83,7 @@ def make_plan(lab_id: int, mode: str, seed: int, *, port_offset: int = 0,
                 profile=profile,
                 ip=f"{lan}{host}",
                 mac=mac,
-                serial=_serial(profile, rng),
+                serial=_serial(profile, rng, mac),
                 password=f"Lab{rng.randrange(1000, 9999)}-{profile.key.split('-')[0]}!",
                 namespace=f"{ns_prefix(lab_id)}d{index:02d}" if mode == "netns" else None,
             )
@@ -117,7 +117,9 @@ def _mac(oui: str, rng: random.Random, used: set[str]) -> str:
             return mac
 
 
-def _serial(profile: Profile, rng: random.Random) -> str:
+def _serial(profile: Profile, rng: random.Random, mac: str) -> str:
+    if profile.vendor == "Axis":
+        return mac.replace(":", "").upper()  # Axis serial numbers are the MAC (protocols.md §7)
     digits = "".join(str(rng.randrange(10)) for _ in range(9))
     if profile.vendor == "Hikvision":
         # model + production date + batch + serial (protocols.md 1.1 DeviceSN pattern)

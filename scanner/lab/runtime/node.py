@@ -142,6 +142,10 @@ class Node:
         self._transports.append(transport)
         return endpoint
 
+    def adopt(self, transport: asyncio.BaseTransport) -> None:
+        """Close ``transport`` with the node (for endpoints created outside ``udp``/``tcp``)."""
+        self._transports.append(transport)
+
     # ---- outbound ----------------------------------------------------------------------
     async def resolve(self, host: str, *, resolver: str | None = None) -> str | None:
         """Resolve ``host`` with a real DNS query to the store resolver (or ``resolver``)."""
