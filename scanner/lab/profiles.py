@@ -296,8 +296,8 @@ PROFILES: tuple[Profile, ...] = (
         ),
         expected_severity="low",
         expected_kinds=("video-cloud",),
-        services=("http/80", "rtsp/554", "xm-dvrip/34567"),
-        multicast=("xm-34569",),
+        services=("http/80", "rtsp/554", "xm-dvrip/34567", "onvif/8899"),
+        multicast=("xm-34569", "ws-discovery"),
         notes="resolves cloud names through a hard-coded outside resolver (the lab's stand-in for "
         "114.114.114.114), not the store's DNS",
     ),
