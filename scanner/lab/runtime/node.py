@@ -80,6 +80,7 @@ class Node:
         self._watch: list[Callable[[float], Awaitable[None]]] = []
         self._dns_cache: dict[str, tuple[float, str]] = {}
         self._http_servers: list[TextProtocolServer] = []
+        self._outbound: set[asyncio.StreamWriter] = set()
 
     # ---- addressing -------------------------------------------------------------------
     @property
@@ -177,7 +178,7 @@ class Node:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         try:
-            return await asyncio.wait_for(
+            reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(
                     ip,
                     self.port(port),
@@ -190,6 +191,9 @@ class Node:
         except (OSError, TimeoutError, ssl.SSLError):
             self.bump("connect_failures")
             return None
+        self._outbound = {w for w in self._outbound if not w.is_closing()}
+        self._outbound.add(writer)
+        return reader, writer
 
     async def udp_client(self) -> tuple[asyncio.DatagramTransport, UdpEndpoint]:
         loop = asyncio.get_running_loop()
@@ -339,6 +343,11 @@ class Node:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+        for writer in self._outbound:  # persistent heartbeats, uploads still closing
+            writer.close()
+        for writer in self._outbound:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
         await asyncio.sleep(0)
 
 
