@@ -28,6 +28,9 @@ from scanner.lab.runtime.tlsutil import write_self_signed
 
 UNPRIVILEGED_PORT_OFFSET = 10000
 MAX_LAB_ID = 99
+# Node processes this process started: kept so they are reaped (no zombies, no "still running"
+# warnings) when ``down`` stops them.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def state_root() -> Path:
@@ -186,6 +189,14 @@ def down(lab_id: int) -> list[str]:
         removed = topology.teardown(ns_prefix(lab_id), pids)
     else:
         topology.kill_pids(sorted(set(pids)))
+    for pid in pids:
+        child = _CHILDREN.pop(pid, None)
+        if child is not None:
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
     if root.exists():
         shutil.rmtree(root, ignore_errors=True)
     return removed
@@ -383,6 +394,7 @@ def _launch(spec: NodeSpec, spec_path: Path, namespace: str | None, root: Path) 
                                 start_new_session=True, cwd="/")
     finally:
         log.close()
+    _CHILDREN[proc.pid] = proc
     return proc.pid
 
 

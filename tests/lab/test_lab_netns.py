@@ -186,18 +186,19 @@ SNIFF = r"""
 import sys, logging
 logging.getLogger("scapy").setLevel(logging.ERROR)
 from scapy.all import sniff, wrpcap
-packets = sniff(iface="mirror0", timeout=float(sys.argv[2]), filter="not tcp port 80 and not tcp port 554")
+packets = sniff(iface="mirror0", timeout=float(sys.argv[2]))
 wrpcap(sys.argv[1], packets)
 print('{"packets": %d}' % len(packets))
 """
 
 
 def test_mirror_port_sees_walkby_uploads_dns_and_sni(netns_lab, tmp_path):
-    from scapy.all import DNS, DNSQR, IP, TCP, PcapReader, Raw, load_layer
+    from scapy.all import DNS, DNSQR, IP, TCP, PcapReader, load_layer
 
     load_layer("tls")
     from scapy.layers.tls.handshake import TLSClientHello
     from scapy.layers.tls.record import TLS
+    from scapy.layers.tls.session import tlsSession
 
     pcap = tmp_path / "mirror.pcap"
     sniffer = subprocess.Popen(
@@ -215,20 +216,22 @@ def test_mirror_port_sees_walkby_uploads_dns_and_sni(netns_lab, tmp_path):
     snis: set[tuple[str, str]] = set()
     dns: set[tuple[str, str]] = set()
     http_heads: list[tuple[str, bytes]] = []
-    for pkt in PcapReader(str(pcap)):
+    with PcapReader(str(pcap)) as reader:
+        packets = list(reader)
+    for pkt in packets:
         if IP not in pkt:
             continue
         if pkt.haslayer(DNSQR) and pkt[DNS].qr == 0:
             dns.add((pkt[IP].src, pkt[DNSQR].qname.decode().rstrip(".")))
-        if TCP in pkt and pkt[TCP].dport == 443 and Raw in pkt:
-            record = TLS(bytes(pkt[Raw].load))
-            hello = record.getlayer(TLSClientHello)
-            if hello is not None and hello.ext:
-                for ext in hello.ext:
-                    for name in getattr(ext, "servernames", []) or []:
-                        snis.add((pkt[IP].src, name.servername.decode()))
-        if TCP in pkt and pkt[TCP].dport == 80 and Raw in pkt:
-            http_heads.append((pkt[IP].src, bytes(pkt[Raw].load)[:80]))
+        payload = bytes(pkt[TCP].payload) if TCP in pkt else b""
+        if pkt[IP].dst != pkt[IP].src and payload[:1] == b"\x16" and payload[5:6] == b"\x01":  # ClientHello
+            record = TLS(payload, tls_session=tlsSession())
+            hello = next((m for m in getattr(record, "msg", []) if isinstance(m, TLSClientHello)), None)
+            for ext in (hello.ext or []) if hello is not None else []:
+                for name in getattr(ext, "servernames", []) or []:
+                    snis.add((pkt[IP].src, name.servername.decode()))
+        if TCP in pkt and pkt[TCP].dport == 80 and payload:
+            http_heads.append((pkt[IP].src, payload[:80]))
     hik, ulucu, box = devices["hik-face"], devices["ulucu-flow"], devices["salesbox"]
     assert (hik["ip"], "storeface-pic.oss-cn-hangzhou.aliyuncs.com") in snis
     assert (box["ip"], "snap.anchang-cloud.example") in snis
