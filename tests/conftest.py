@@ -53,3 +53,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             reporter = session.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
                 reporter.write_line(f"FAILED: tests left lab namespaces behind: {' '.join(ours)}", red=True)
+
+
+# The session netns lab and CLI helpers, for every test directory.
+from tests.labfixtures import netns_lab  # noqa: E402,F401

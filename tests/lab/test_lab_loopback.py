@@ -10,9 +10,10 @@ import requests
 from requests.auth import HTTPDigestAuth
 
 from scanner.lab import lab
-from tests.lab.conftest import camsweep
+from tests.labfixtures import NETNS_LAB_ID, camsweep
 
-LAB_ID = 45
+LAB_ID = NETNS_LAB_ID + 4
+IDLE_LAB_ID = NETNS_LAB_ID + 5
 
 
 def _port(doc, port):
@@ -25,12 +26,12 @@ def test_loopback_lab_up_use_and_down(tmp_path):
     try:
         proc = camsweep("lab", "up", "--lab-id", str(LAB_ID), "--mode", "loopback", "--seed", "3",
                         "--manifest", str(manifest_path), "--visitor-interval", "0")
-        assert "lab 45 up in loopback mode" in proc.stdout
+        assert f"lab {LAB_ID} up in loopback mode" in proc.stdout
         doc = json.loads(manifest_path.read_text())
         assert doc["mode"] == "loopback" and doc["features"]["multicast"] is False
         assert any("multicast" in item for item in doc["features"]["unavailable"])
-        assert all(d["ip"].startswith("127.77.45.") for d in doc["devices"])
-        assert all(c["ip"].startswith("127.78.45.") for c in doc["clouds"])
+        assert all(d["ip"].startswith(f"127.77.{LAB_ID}.") for d in doc["devices"])
+        assert all(c["ip"].startswith(f"127.78.{LAB_ID}.") for c in doc["clouds"])
 
         hik = next(d for d in doc["devices"] if d["name"] == "hik-face")
         auth = HTTPDigestAuth(hik["credentials"]["username"], hik["credentials"]["password"])
@@ -55,18 +56,19 @@ def test_loopback_lab_up_use_and_down(tmp_path):
         assert status["counters"]["pictures_uploaded"] == pictures
     finally:
         down = camsweep("lab", "down", "--lab-id", str(LAB_ID))
-    assert "lab 45 down" in down.stdout
+    assert f"lab {LAB_ID} down" in down.stdout
     assert lab._node_processes(lab.statedir(LAB_ID)) == []
     assert not lab.statedir(LAB_ID).exists()
 
 
 def test_walkby_on_a_lab_that_is_not_up_is_a_one_line_usage_error():
-    proc = camsweep("lab", "walkby", "--lab-id", "46", check=False)
+    proc = camsweep("lab", "walkby", "--lab-id", str(IDLE_LAB_ID), check=False)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "camsweep: error: lab 46 is not up (camsweep lab up --lab-id 46)"
+    assert proc.stderr.strip() == (f"camsweep: error: lab {IDLE_LAB_ID} is not up "
+                                   f"(camsweep lab up --lab-id {IDLE_LAB_ID})")
 
 
 def test_unknown_mode_is_a_usage_error():
-    proc = camsweep("lab", "up", "--lab-id", "46", "--mode", "vlan", check=False)
+    proc = camsweep("lab", "up", "--lab-id", str(IDLE_LAB_ID), "--mode", "vlan", check=False)
     assert proc.returncode == 2
     assert "unknown lab mode 'vlan'" in proc.stderr

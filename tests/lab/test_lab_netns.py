@@ -16,7 +16,7 @@ import pytest
 from netaddr import EUI
 
 from scanner.lab import lab, topology
-from tests.lab.conftest import NETNS_LAB_ID, camsweep, in_inspector
+from tests.labfixtures import NETNS_LAB_ID, camsweep, in_inspector
 
 pytestmark = pytest.mark.root
 
@@ -270,21 +270,21 @@ def test_status_shows_every_node_answering_and_nothing_hung(netns_lab):
 
 
 def test_second_lab_does_not_collide_and_down_removes_only_it(netns_lab):
-    other = 44
+    other = NETNS_LAB_ID + 3
     lab.down(other)
     try:
         doc = lab.up(other, "netns", 8, visitor_interval=0)
         assert doc["lab_id"] == other
-        assert all(d["namespace"].startswith("csw44-") for d in doc["devices"])
+        assert all(d["namespace"].startswith(f"csw{other}-") for d in doc["devices"])
         assert lab.status(NETNS_LAB_ID)["up"] and lab.status(other)["up"]
     finally:
         lab.down(other)
-    assert topology.list_namespaces("csw44-") == []
+    assert topology.list_namespaces(f"csw{other}-") == []
     assert lab.status(NETNS_LAB_ID)["up"]
 
 
 def test_crashed_lab_is_detected_as_stale_and_cleaned(tmp_path):
-    lab_id = 43
+    lab_id = NETNS_LAB_ID + 2
     lab.down(lab_id)
     try:
         lab.up(lab_id, "netns", 2, visitor_interval=0)
@@ -293,13 +293,13 @@ def test_crashed_lab_is_detected_as_stale_and_cleaned(tmp_path):
         for node in state.nodes.values():  # the lab "crashes": every process dies at once
             os.kill(node.pid, signal.SIGKILL)
         time.sleep(0.3)
-        assert topology.list_namespaces("csw43-")  # namespaces are left behind
+        assert topology.list_namespaces(f"csw{lab_id}-")  # namespaces are left behind
         doc = lab.up(lab_id, "netns", 2, visitor_interval=0)
         assert doc["stale_lab_cleaned"] is True
         assert lab.status(lab_id)["up"]
     finally:
         lab.down(lab_id)
-    assert topology.list_namespaces("csw43-") == []
+    assert topology.list_namespaces(f"csw{lab_id}-") == []
     assert not Path(lab.statedir(lab_id)).exists()
     assert lab._node_processes(lab.statedir(lab_id)) == []
 

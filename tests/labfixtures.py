@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,7 +13,8 @@ import pytest
 
 from scanner.lab import lab
 
-NETNS_LAB_ID = 41
+# Parallel test sessions (developers working side by side) pick their own lab id.
+NETNS_LAB_ID = int(os.environ.get("CAMSWEEP_TEST_LAB_ID", "41"))
 
 
 @pytest.fixture(scope="session")
