@@ -10,7 +10,15 @@ Field names are the vocabulary signatures match on (``part:`` in signatures/devi
     manufacturer, hardware_id, public (RTSP Public), status_code,
     services (mDNS service types), txt.* (mDNS TXT keys), upnp.* (description fields),
     sadp.*, dhip.*, xm.* (raw vendor discovery fields), cloud.* (cloud flags such as
-    cloud.hik_connect_enabled), analytics.* (ONVIF analytics hints)
+    cloud.hik_connect_enabled), analytics.* (ONVIF analytics hints: analytics.xaddr,
+    analytics.rule_support, analytics.module_support), path (the request path of a follow-up),
+    auth_schemes; RTSP: options_status_code, no_server, date (raw, leading spaces kept),
+    date_double_space, sdp_session_name; ONVIF: clock_skew_s, device_utc, time_source,
+    capabilities, namespaces, device_info; Dahua: encryption, rpc2.error_code; Axis:
+    model_number, vapix.error_code; Uniview: lapi.response_code, lapi.response_string
+
+A failed probe usually has empty ``fields``; ``path`` may still say what was asked, and an
+ONVIF ``unauthorized`` observation carries everything the pre-auth calls returned.
 """
 
 from __future__ import annotations
