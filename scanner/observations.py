@@ -15,7 +15,11 @@ Field names are the vocabulary signatures match on (``part:`` in signatures/devi
     auth_schemes; RTSP: options_status_code, no_server, date (raw, leading spaces kept),
     date_double_space, sdp_session_name; ONVIF: clock_skew_s, device_utc, time_source,
     capabilities, namespaces, device_info; Dahua: encryption, rpc2.error_code; Axis:
-    model_number, vapix.error_code; Uniview: lapi.response_code, lapi.response_string
+    model_number, vapix.error_code; Uniview: lapi.response_code, lapi.response_string;
+    discovery: firmware_raw, device_type_code, analog_channels, digital_channels, http_port,
+    command_port, activated, cloud.hik_connect_supported, device_class, vendor_raw, tcp_port,
+    endpoint, location, service_ports, oui, oui_org, other_macs, arp.origin; TCP sweep
+    per-host summary (port None): alive, open_ports, refused, silent
 
 A failed probe usually has empty ``fields``; ``path`` may still say what was asked, and an
 ONVIF ``unauthorized`` observation carries everything the pre-auth calls returned.
