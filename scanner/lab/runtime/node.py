@@ -81,6 +81,7 @@ class Node:
         self._dns_cache: dict[str, tuple[float, str]] = {}
         self._http_servers: list[TextProtocolServer] = []
         self._outbound: set[asyncio.StreamWriter] = set()
+        self._inbound: set[asyncio.StreamWriter] = set()
 
     # ---- addressing -------------------------------------------------------------------
     @property
@@ -105,8 +106,15 @@ class Node:
         ip: str | None = None,
         tls: ssl.SSLContext | None = None,
     ) -> None:
+        def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Awaitable[None]:
+            # Runs synchronously at accept time, so close() finds the connection even if its
+            # handler task never got to run.
+            self._inbound = {w for w in self._inbound if not w.is_closing()}
+            self._inbound.add(writer)
+            return handler(reader, writer)
+
         server = await asyncio.start_server(
-            handler, host=self.bind_ip(ip), port=self.port(port), ssl=tls, reuse_address=True, backlog=64
+            accept, host=self.bind_ip(ip), port=self.port(port), ssl=tls, reuse_address=True, backlog=64
         )
         self._servers.append(server)
 
@@ -343,9 +351,10 @@ class Node:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        for writer in self._outbound:  # persistent heartbeats, uploads still closing
+        connections = self._outbound | self._inbound  # heartbeats, uploads, clients mid-request
+        for writer in connections:
             writer.close()
-        for writer in self._outbound:
+        for writer in connections:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
         await asyncio.sleep(0)
