@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 import scanner
-from scanner.errors import CamsweepError
+from scanner.errors import CamsweepError, UsageError
+from scanner.signatures.commands import sig_app
 from scanner.status import ExitStatus
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 lab_app = typer.Typer(help="The emulated store network: train, test and demo without real cameras.",
                       no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
+app.add_typer(sig_app, name="signatures")
 
 out = Console()
 err = Console(stderr=True)
@@ -45,6 +47,119 @@ def root(
 def version() -> None:
     """Print the camsweep version."""
     out.print(f"camsweep {scanner.__version__}")
+
+
+def _parse_ports(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    ports: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, _, hi = part.partition("-")
+            if not (lo.isdigit() and hi.isdigit()):
+                raise UsageError(f"bad port range {part!r}")
+            ports.extend(range(int(lo), int(hi) + 1))
+        elif part.isdigit():
+            ports.append(int(part))
+        else:
+            raise UsageError(f"bad port {part!r} in --ports")
+    if not ports or any(not 0 < p < 65536 for p in ports):
+        raise UsageError("--ports needs port numbers between 1 and 65535")
+    return sorted(set(ports))
+
+
+def _parse_port_map(text: str | None) -> dict[int, int]:
+    mapping: dict[int, int] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        src, sep, dst = part.partition("=")
+        if not sep or not src.strip().isdigit() or not dst.strip().isdigit():
+            raise UsageError(f"bad --port-map entry {part!r} (want PORT=PORT)")
+        mapping[int(src)] = int(dst)
+    return mapping
+
+
+@app.command()
+def scan(
+    targets: Annotated[list[str] | None, typer.Argument(help="CIDR, range (a.b.c.d-e), address, host name or auto.")]
+    = None,
+    target_file: Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
+    = None,
+    iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE",
+                                              help="Interface to scan from (and whose subnet 'auto' means).")]
+    = None,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the result document to PATH, or - for stdout.")]
+    = None,
+    ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
+    allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
+    = False,
+    max_hosts: Annotated[int, typer.Option("--max-hosts", help="Refuse more hosts than this.")] = 4096,
+    rate: Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
+    = 300.0,
+    multicast: Annotated[bool | None, typer.Option("--multicast/--no-multicast",
+                                                   help="Multicast discovery (default: on the local segment).")]
+    = None,
+    port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080 "
+                                                  "(port-forwarded setups, the unprivileged lab).")] = None,
+) -> None:
+    """Discover every device, and identify cameras, vendor, model, firmware and face capability."""
+    from scanner import engine
+    from scanner.report.table import print_devices
+    from scanner.targets import read_target_file
+
+    specs = list(targets or [])
+    if target_file is not None:
+        specs.extend(read_target_file(target_file))
+    options = engine.ScanOptions(
+        targets=specs, iface=iface, ports=_parse_ports(ports), allow_public=allow_public, max_hosts=max_hosts,
+        rate=rate, multicast=multicast, port_map=_parse_port_map(port_map),
+    )
+    with _progress() as progress:
+        result = engine.scan(options, progress)
+    if json_out == "-":
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        if json_out:
+            _write_text(Path(json_out), result.to_json() + "\n")
+        print_devices(out, result)
+    for note in result.scan.notes:
+        err.print(f"note: {note}", highlight=False)
+    if result.scan.interrupted:
+        err.print("camsweep: interrupted; the partial result above was kept", highlight=False)
+        raise typer.Exit(ExitStatus.INTERRUPTED)
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+class _progress:
+    """A rich progress display on stderr while the scan runs (only on a terminal)."""
+
+    def __enter__(self) -> Any:
+        from rich.progress import Progress
+
+        self._bar = Progress(console=err, transient=True) if err.is_terminal else None
+        self._tasks: dict[str, Any] = {}
+        if self._bar is not None:
+            self._bar.start()
+        return self.update
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bar.add_task(phase, total=max(total, 1))
+        self._bar.update(self._tasks[phase], completed=done, total=max(total, 1))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
 
 
 @lab_app.command("up")

@@ -349,6 +349,7 @@ def _node_specs(plan: LabPlan, root: Path, certfile: str, keyfile: str) -> list[
             "vendor": p.vendor,
             "model": p.model,
             "firmware": p.firmware,
+            "firmware_build": p.firmware_build,
             "device_type": p.device_type,
             "face_capable": p.face_capable,
             "face_capture_enabled": p.face_capture_enabled,

@@ -141,8 +141,10 @@ def manifest(plan: LabPlan, *, features: dict[str, Any], statedir: str) -> dict[
     devices = []
     for d in plan.devices:
         p = d.profile
-        observable = {"vendor": True, "model": True, "firmware": True, "face_capable": True}
+        observable = {"found": True, "vendor": True, "model": True, "firmware": True, "face_capable": True}
         observable.update(p.scan_observable)
+        if not netns:  # no layer 2 in loopback: no MAC, no OUI, no ARP
+            observable.update({name: False for name in p.l2_only})
         clouds = []
         for use in p.clouds:
             endpoint = CLOUD_BY_HOST[use.host]

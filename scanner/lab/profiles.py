@@ -57,10 +57,12 @@ class Profile:
     services: tuple[str, ...] = ()  # "proto/port" a scan can reach
     multicast: tuple[str, ...] = ()  # discovery protocols it answers (netns only)
     notes: str = ""
+    firmware_build: str = ""  # build date when the vendor reports it apart from the version (Dahua)
     username: str = "admin"
     lock_after: int | None = None
     clock_skew_s: int = 0
     scan_observable: dict[str, bool] = field(default_factory=dict)  # field -> can a scan see it pre-auth
+    l2_only: tuple[str, ...] = ()  # facts only layer 2 reveals ("found": no open port; "vendor": OUI only)
 
 
 CLOUDS: tuple[CloudEndpoint, ...] = (
@@ -177,13 +179,15 @@ PROFILES: tuple[Profile, ...] = (
         expected_kinds=("video-cloud",),
         services=("http/80", "rtsp/554", "hik-sdk/8000"),
         multicast=("sadp", "ws-discovery"),
+        scan_observable={"face_capable": False},
     ),
     Profile(
         key="dahua-face",
         label="Dahua WizMind face-detection camera",
         vendor="Dahua",
         model="IPC-HDW5442TM-AS",
-        firmware="2.800.0000016.0.R, build 2020-06-05",
+        firmware="2.800.0000016.0.R",
+        firmware_build="2020-06-05",
         device_type="camera",
         is_camera=True,
         face_capable=True,
@@ -206,7 +210,8 @@ PROFILES: tuple[Profile, ...] = (
         label="Dahua camera with P2P cloud only",
         vendor="Dahua",
         model="IPC-HFW2431S-S-S2",
-        firmware="2.820.0000000.5.R, build 2021-03-10",
+        firmware="2.820.0000000.5.R",
+        firmware_build="2021-03-10",
         device_type="camera",
         is_camera=True,
         face_capable=False,
@@ -217,6 +222,7 @@ PROFILES: tuple[Profile, ...] = (
         expected_kinds=("video-cloud",),
         services=("http/80", "rtsp/554", "dahua-sdk/37777"),
         multicast=("dhip", "ws-discovery"),
+        scan_observable={"face_capable": False},
     ),
     Profile(
         key="ulucu-flow",
@@ -278,6 +284,7 @@ PROFILES: tuple[Profile, ...] = (
         expected_kinds=("video-cloud",),
         services=("http/80", "rtsp/554"),
         multicast=("ws-discovery",),
+        scan_observable={"firmware": False, "face_capable": False},
     ),
     Profile(
         key="xm-cam",
@@ -300,6 +307,7 @@ PROFILES: tuple[Profile, ...] = (
         multicast=("xm-34569", "ws-discovery"),
         notes="resolves cloud names through a hard-coded outside resolver (the lab's stand-in for "
         "114.114.114.114), not the store's DNS",
+        scan_observable={"firmware": False, "face_capable": False},
     ),
     Profile(
         key="axis-cam",
@@ -315,6 +323,7 @@ PROFILES: tuple[Profile, ...] = (
         username="root",
         services=("http/80", "rtsp/554"),
         multicast=("mdns", "ssdp", "ws-discovery"),
+        scan_observable={"face_capable": False},
     ),
     Profile(
         key="tuya-cam",
@@ -335,7 +344,7 @@ PROFILES: tuple[Profile, ...] = (
         expected_kinds=("video-cloud",),
         services=("tuya/6668",),
         multicast=("tuya-6667",),
-        scan_observable={"model": False, "firmware": False},
+        scan_observable={"model": False, "firmware": False, "is_camera": False, "face_capable": False},
     ),
     Profile(
         key="printer",
@@ -350,6 +359,7 @@ PROFILES: tuple[Profile, ...] = (
         builder="scanner.lab.devices.office:build_printer",
         services=("http/80", "ipp/631", "jetdirect/9100"),
         multicast=("mdns", "ssdp"),
+        scan_observable={"firmware": False},
     ),
     Profile(
         key="nas",
@@ -364,6 +374,7 @@ PROFILES: tuple[Profile, ...] = (
         builder="scanner.lab.devices.office:build_nas",
         services=("http/5000", "https/5001", "smb/445"),
         multicast=("mdns", "ssdp"),
+        scan_observable={"firmware": False},
     ),
     Profile(
         key="staff-pc",
@@ -382,6 +393,8 @@ PROFILES: tuple[Profile, ...] = (
             CloudUse("www.taobao.com", 443, "browsing", configured=False),
         ),
         services=("smb/445", "rpc/135"),
+        scan_observable={"model": False, "firmware": False},
+        l2_only=("vendor",),
     ),
     Profile(
         key="pos",
@@ -396,6 +409,8 @@ PROFILES: tuple[Profile, ...] = (
         builder="scanner.lab.devices.office:build_pos",
         clouds=(CloudUse("openapi.alipay.com", 443, "payment", configured=False),),
         services=(),
+        scan_observable={"model": False, "firmware": False, "face_capable": False},
+        l2_only=("found", "vendor"),
     ),
     Profile(
         key="fragile-cam",
@@ -411,6 +426,7 @@ PROFILES: tuple[Profile, ...] = (
         services=("http/80", "rtsp/554"),
         notes="hangs (stops answering everything) when it sees more than 2 concurrent connections or "
         "non-protocol bytes; a gentle scan must leave it answering",
+        scan_observable={"model": False, "firmware": False, "face_capable": False},
     ),
 )
 

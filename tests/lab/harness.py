@@ -65,6 +65,7 @@ def running_device(profile_key: str, tmp_path: Path, *, seed: int = 1,
     identity: dict[str, Any] = {
         "mac": device.mac, "serial": device.serial, "username": profile.username, "password": device.password,
         "vendor": profile.vendor, "model": profile.model, "firmware": profile.firmware,
+        "firmware_build": profile.firmware_build,
         "device_type": profile.device_type, "face_capable": profile.face_capable,
         "face_capture_enabled": profile.face_capture_enabled, "lock_after": profile.lock_after,
         "clock_skew_s": profile.clock_skew_s, "gateway": "127.0.0.1", "outside_resolver": "127.0.0.1",

@@ -121,10 +121,9 @@ class Dahua:
         self.model = str(ident(node, "model"))
         self.serial = str(ident(node, "serial"))
         self.mac = str(ident(node, "mac")).lower()
-        self.firmware = str(ident(node, "firmware"))  # "2.800.0000016.0.R, build 2020-06-05"
-        version, _, build = self.firmware.partition(",")
-        self.version = version.strip()
-        self.build_date = build.replace("build", "").strip()
+        self.version = str(ident(node, "firmware"))  # "2.800.0000016.0.R" (what DHIP reports)
+        self.build_date = str(ident(node, "firmware_build", ""))  # "2020-06-05" (CGI/RPC2, after login)
+        self.firmware = f"{self.version}, build {self.build_date}" if self.build_date else self.version
         self.machine_name = node.spec.name
         self.face = bool(ident(node, "face_capable"))
         self.face_enabled = bool(ident(node, "face_capture_enabled"))

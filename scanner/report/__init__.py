@@ -1,0 +1,1 @@
+"""Renderers of the result document: terminal table, JSON, CSV, HTML."""
