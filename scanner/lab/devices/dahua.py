@@ -403,7 +403,7 @@ async def build_camera(node: Node) -> None:
         OnvifIdentity(
             manufacturer="Dahua",
             model=dahua.model,
-            firmware=dahua.firmware,
+            firmware=dahua.version,
             serial=dahua.serial,
             hardware_id="1.00",
             scopes=scopes,
