@@ -111,8 +111,9 @@ def _expand(
         return [ipaddress.IPv4Address(i) for i in range(int(start), int(end) + 1)], None
     try:
         return [ipaddress.IPv4Address(spec)], None
-    except ValueError:
-        pass
+    except ValueError as exc:
+        if spec.replace(".", "").isdigit():  # a malformed address is never looked up as a name
+            raise UsageError(f"bad target {spec!r}: {exc}") from exc
     if not _looks_like_hostname(spec):
         raise UsageError(f"bad target {spec!r}: not a CIDR, range, address or host name")
     try:

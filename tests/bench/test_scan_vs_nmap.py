@@ -25,7 +25,7 @@ from scanner.lab import lab
 from tests.labfixtures import NETNS_LAB_ID
 from tests.scan.accuracy import score
 
-pytestmark = [pytest.mark.root, pytest.mark.bench]
+pytestmark = [pytest.mark.root, pytest.mark.bench, pytest.mark.timeout(2400)]
 
 RESULTS = Path(__file__).parent / "results"
 PORTS = "80,443,554,8000,8080,8443,8554,2020,37777,34567,5000,8899,9000,6668,631,9100,445,135,5001"
@@ -90,7 +90,7 @@ def test_camsweep_vs_nmap_on_the_lab(tmp_path):
         result = json.loads(out.read_text())
         nmap_xml = tmp_path / "nmap.xml"
         nm_time, nm = _in_inspector(lab_id, ["nmap", "-n", "-sV", "-p", PORTS, "-oX", str(nmap_xml),
-                                             "198.51.100.0/24"], timeout=900)
+                                             "198.51.100.0/24"], timeout=2000)
         assert nm.returncode == 0, nm.stderr
         nm_fragile = lab.node_command(lab_id, "fragile-cam", {"cmd": "fragile"})["hung"]
     finally:
