@@ -30,8 +30,9 @@ lab_app = typer.Typer(help="The emulated store network: train, test and demo wit
 app.add_typer(lab_app, name="lab")
 app.add_typer(sig_app, name="signatures")
 
-out = Console()
-err = Console(stderr=True)
+# Not a terminal (CI logs, pipes): wide enough that the device table stays readable.
+out = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 LabId = Annotated[int, typer.Option("--lab-id", envvar="CAMSWEEP_LAB_ID", help="Which lab (0-99); names carry it.")]
 
@@ -275,24 +276,13 @@ def demo(
     lab_id: LabId = 0,
     mode: Annotated[str, typer.Option(help="netns (root), loopback or auto.")] = "auto",
     seed: Annotated[int, typer.Option(help="Lab seed.")] = 1,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the scan's result document here.")]
+    = None,
 ) -> None:
-    """Bring the built-in lab up, show what is on it, let a visitor walk by, take it down."""
-    from scanner.lab import lab
+    """Build the lab, scan it as an inspector would, let a visitor walk by, take the lab down."""
+    from scanner.lab import demo as demo_mod
 
-    started = time.monotonic()
-    doc = lab.up(lab_id, mode, seed, visitor_interval=0)
-    try:
-        _print_devices(doc)
-        fired = lab.walkby(lab_id)
-        out.print(f"a visitor walked past {len(fired)} face-capture devices; waiting for their uploads…")
-        time.sleep(4)
-        status = lab.status(lab_id)
-        uploads = {n["name"]: n["counters"].get("pictures_uploaded", 0) for n in status["nodes"]}
-        for name in sorted(n for n, count in uploads.items() if count):
-            out.print(f"  {name} uploaded {uploads[name]} pictures")
-    finally:
-        lab.down(lab_id)
-    out.print(f"demo done in {time.monotonic() - started:.1f}s (lab {lab_id}, {doc['mode']} mode, taken down)")
+    raise typer.Exit(demo_mod.run(out, err, lab_id=lab_id, mode=mode, seed=seed, json_out=json_out))
 
 
 def _print_devices(doc: dict[str, Any]) -> None:
