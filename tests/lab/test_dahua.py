@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -16,6 +15,7 @@ from defusedxml import ElementTree as SafeET
 from requests.auth import HTTPDigestAuth
 
 from tests.lab.harness import running_device
+from tests.lab.onvif_client import envelope
 
 FACE_MODEL = "IPC-HDW5442TM-AS"
 CAM_MODEL = "IPC-HFW2431S-S-S2"
@@ -104,24 +104,8 @@ def rpc2(base: str, session: int, method: str, params: dict | None = None) -> di
 
 def onvif_device_info(url: str, user: str, password: str, created_at: float) -> requests.Response:
     """GetDeviceInformation with a WS-UsernameToken whose Created is ``created_at`` (UTC)."""
-    nonce = os.urandom(16)
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created_at))
-    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
-    envelope = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        '<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-        'xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><s:Header>'
-        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"'
-        ' xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
-        f"<wsse:UsernameToken><wsse:Username>{user}</wsse:Username>"
-        '<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0'
-        f'#PasswordDigest">{digest}</wsse:Password>'
-        f"<wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce>"
-        f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security></s:Header>"
-        "<s:Body><tds:GetDeviceInformation/></s:Body></s:Envelope>"
-    )
-    return requests.post(url, data=envelope.encode(), timeout=5,
-                         headers={"Content-Type": "application/soap+xml; charset=utf-8"})
+    return requests.post(url, data=envelope("GetDeviceInformation", token=(user, password), created_at=created_at),
+                         timeout=5, headers={"Content-Type": "application/soap+xml; charset=utf-8"})
 
 
 # ---- DHIP ---------------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ from defusedxml import ElementTree as SafeET
 from requests.auth import HTTPBasicAuth
 
 from tests.lab.harness import NodeHandle, running_device
+from tests.lab.onvif_client import TAN, TEV
 from tests.lab.test_ulucu import (
-    TAN,
-    TEV,
     credentials,
     devices_resolve_via,  # noqa: F401 - a fixture
     local_text,

@@ -8,12 +8,9 @@ that keep every heartbeat line and upload request the camera sends.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import itertools
 import json
-import os
 import re
 import socket
 import socketserver
@@ -38,13 +35,9 @@ from scanner.lab.runtime.node import Node, NodeSpec
 from scanner.lab.runtime.tlsutil import write_self_signed
 from tests.lab import harness
 from tests.lab.harness import NodeHandle, running_device
+from tests.lab.onvif_client import SOAP_ENV, TDS, envelope
 
 _test_ips = itertools.count(10)
-SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
-TDS = "http://www.onvif.org/ver10/device/wsdl"
-TAN = "http://www.onvif.org/ver20/analytics/wsdl"
-TEV = "http://www.onvif.org/ver10/events/wsdl"
-TT = "http://www.onvif.org/ver10/schema"
 
 
 def spare_ip() -> str:
@@ -54,28 +47,11 @@ def spare_ip() -> str:
 
 
 # ---- ONVIF client ------------------------------------------------------------------------------
-def username_token(user: str, password: str) -> str:
-    """WS-Security header: PasswordDigest = B64(SHA1(nonce ‖ created ‖ password))."""
-    nonce = os.urandom(16)
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
-    wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-    wsu = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
-    profile = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
-    return (f'<s:Header><wsse:Security xmlns:wsse="{wsse}" xmlns:wsu="{wsu}"><wsse:UsernameToken>'
-            f"<wsse:Username>{user}</wsse:Username>"
-            f'<wsse:Password Type="{profile}#PasswordDigest">{digest}</wsse:Password>'
-            f'<wsse:Nonce EncodingType="{profile}#Base64Binary">{base64.b64encode(nonce).decode()}</wsse:Nonce>'
-            f"<wsu:Created>{created}</wsu:Created></wsse:UsernameToken></wsse:Security></s:Header>")
-
-
 def soap(dev: NodeHandle, operation: str, namespace: str = TDS, *, service: str = "device_service",
          token: tuple[str, str] | None = None, auth: Any = None) -> requests.Response:
     """POST one empty-bodied ONVIF operation (optionally with a UsernameToken)."""
-    header = username_token(*token) if token else ""
-    envelope = (f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP_ENV}">{header}'
-                f'<s:Body><{operation} xmlns="{namespace}"/></s:Body></s:Envelope>')
-    return requests.post(f"http://{dev.ip}:{dev.port(80)}/onvif/{service}", data=envelope, auth=auth, timeout=5,
+    return requests.post(f"http://{dev.ip}:{dev.port(80)}/onvif/{service}", data=envelope(operation, namespace,
+                         token=token), auth=auth, timeout=5,
                          headers={"Content-Type": "application/soap+xml; charset=utf-8"})
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import os
 import socket
-import time
 import uuid
 
 import requests
@@ -14,6 +10,7 @@ from defusedxml import ElementTree as SafeET
 from requests.auth import HTTPDigestAuth
 
 from tests.lab.harness import running_device
+from tests.lab.onvif_client import envelope
 
 MODEL = "IPC3614SB-ADF28KM-I0"
 DEVICE_NS = {"tds": "http://www.onvif.org/ver10/device/wsdl"}
@@ -24,26 +21,7 @@ def _lapi(base: str, path: str, auth: HTTPDigestAuth | None = None) -> requests.
 
 
 def _soap(operation: str, token: tuple[str, str] | None) -> bytes:
-    """A SOAP 1.2 request, with a WS-UsernameToken PasswordDigest when ``token`` (protocols.md §5.3)."""
-    header = ""
-    if token is not None:
-        user, password = token
-        nonce = os.urandom(16)
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
-        header = (
-            "<s:Header><wsse:Security><wsse:UsernameToken>"
-            f"<wsse:Username>{user}</wsse:Username><wsse:Password Type=\"http://docs.oasis-open.org/wss/2004/01/"
-            f'oasis-200401-wss-username-token-profile-1.0#PasswordDigest">{digest}</wsse:Password>'
-            f"<wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce><wsu:Created>{created}</wsu:Created>"
-            "</wsse:UsernameToken></wsse:Security></s:Header>"
-        )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-        'xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
-        'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
-        f'{header}<s:Body><{operation} xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>'
-    ).encode()
+    return envelope(operation, token=token)
 
 
 def test_lapi_device_info_requires_digest_and_reports_identity(tmp_path):

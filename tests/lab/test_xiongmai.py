@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import socket
@@ -20,6 +18,7 @@ from defusedxml import ElementTree as SafeET
 from scanner.lab.devices.xiongmai import sofia_hash, xm_hex_ip
 from scanner.lab.runtime.dnsserver import answer
 from tests.lab.harness import PORT_OFFSET, running_device
+from tests.lab.onvif_client import envelope
 
 MODEL = "HI3516EV300_85H50AI"
 FIRMWARE = "V5.00.R02.000529G9.10010.346717.S"
@@ -238,25 +237,7 @@ def test_http_and_rtsp_banners(tmp_path):
 
 
 def _soap(operation: str, token: tuple[str, str] | None) -> bytes:
-    header = ""
-    if token is not None:
-        user, password = token
-        nonce = os.urandom(16)
-        created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
-        header = (
-            "<s:Header><wsse:Security><wsse:UsernameToken>"
-            f"<wsse:Username>{user}</wsse:Username><wsse:Password Type=\"http://docs.oasis-open.org/wss/2004/01/"
-            f'oasis-200401-wss-username-token-profile-1.0#PasswordDigest">{digest}</wsse:Password>'
-            f"<wsse:Nonce>{base64.b64encode(nonce).decode()}</wsse:Nonce><wsu:Created>{created}</wsu:Created>"
-            "</wsse:UsernameToken></wsse:Security></s:Header>"
-        )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-        'xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" '
-        'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">'
-        f'{header}<s:Body><{operation} xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>'
-    ).encode()
+    return envelope(operation, token=token)
 
 
 def test_onvif_on_8899_with_username_token(tmp_path):
