@@ -263,6 +263,22 @@ def lab_watch(
         out.print(f"live view of {name} for {seconds:.0f}s")
 
 
+@lab_app.command("pcap")
+def lab_pcap(
+    output: Annotated[Path, typer.Argument(help="The pcap file to write.")],
+    seconds: Annotated[float, typer.Option(help="How long to capture.")] = 60.0,
+    walkby_every: Annotated[float, typer.Option(help="A visitor walks by every N seconds (0: never).")] = 8.0,
+    watch: Annotated[list[str] | None, typer.Option(help="Open the live view of DEVICE during the capture.")]
+    = None,
+    lab_id: LabId = 0,
+) -> None:
+    """Record the lab's traffic (the mirror port in netns mode) while visitors walk by."""
+    from scanner.lab.capture import record
+
+    count = record(lab_id, output, seconds, walkby_every=walkby_every, watch=watch)
+    out.print(f"{count} packets written to {output}")
+
+
 @lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def lab_exec(ctx: typer.Context, lab_id: LabId = 0) -> None:
     """Run a command in the inspector namespace (where camsweep runs): lab exec -- CMD ..."""

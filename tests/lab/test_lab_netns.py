@@ -309,3 +309,26 @@ def test_lab_up_twice_is_refused_with_one_line(netns_lab):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "already up" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_lab_pcap_records_uploads_and_watched_video_from_the_mirror(netns_lab, tmp_path):
+    from scapy.all import IP, UDP, PcapReader
+
+    pcap = tmp_path / "lab.pcap"
+    proc = camsweep("lab", "pcap", str(pcap), "--lab-id", str(NETNS_LAB_ID), "--seconds", "8",
+                    "--walkby-every", "3", "--watch", "dahua-cam")
+    assert "packets written" in proc.stdout
+    devices = {d["name"]: d for d in netns_lab["devices"]}
+    clouds = {c["host"]: c for c in netns_lab["clouds"]}
+    upload_bytes = video_bytes = 0
+    with PcapReader(str(pcap)) as reader:
+        for pkt in reader:
+            if IP not in pkt:
+                continue
+            if pkt[IP].src == devices["hik-face"]["ip"] and pkt[IP].dst == clouds[
+                    "storeface-pic.oss-cn-hangzhou.aliyuncs.com"]["ip"]:
+                upload_bytes += len(pkt)
+            if UDP in pkt and pkt[IP].src == devices["dahua-cam"]["ip"] and pkt[UDP].dport == 8800:
+                video_bytes += len(pkt)
+    assert upload_bytes > 30_000  # at least one walk-by's pictures
+    assert video_bytes > 200_000  # seconds of P2P video at about 1.2 Mbit/s
