@@ -56,8 +56,12 @@ def _claims_text(sig: Signature) -> str:
 @sig_app.command("validate")
 def validate_command(path: PathOption = None) -> None:
     """Check every signature (schema, identifiers, regexes, examples as tests) and print every problem."""
+    from scanner.passive.clouds import validate_cloud_signatures
+
     root = path or default_root()
     problems = validate(root)
+    if (root / "clouds").is_dir():
+        problems += [f"clouds: {p}" for p in validate_cloud_signatures(root / "clouds")]
     for problem in problems:
         typer.echo(problem)
     if problems:

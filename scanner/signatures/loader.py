@@ -604,7 +604,7 @@ def _files(root: Path, problems: list[str]) -> list[Path]:
             ordered.extend(sorted(p for p in base.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml")))
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and path.suffix in (".yaml", ".yml") and rel.parts[0] not in ("devices", "models"):
+        if path.is_file() and path.suffix in (".yaml", ".yml") and rel.parts[0] not in ("devices", "models", "clouds"):
             problems.append(f"{rel}: signature files belong under devices/<source>/ or models/")
     if not ordered:
         problems.append("no signature files under devices/ or models/")
@@ -716,7 +716,7 @@ def _load(root: Path, *, check: bool = True) -> tuple[list[Signature], list[str]
 def content_version(root: Path) -> str:
     """A short hash of the signature files and identifiers: which knowledge a scan used."""
     digest = hashlib.sha256()
-    files = [p for sub in ("devices", "models", "identifiers") if (root / sub).is_dir()
+    files = [p for sub in ("devices", "models", "clouds", "identifiers") if (root / sub).is_dir()
              for p in (root / sub).rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".txt")]
     for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
