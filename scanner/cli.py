@@ -163,6 +163,39 @@ class _progress:
             self._bar.stop()
 
 
+@app.command()
+def analyze(
+    captures: Annotated[list[Path], typer.Argument(help="pcap or pcapng files (e.g. from a mirror port).")],
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the result document to PATH, or - for stdout.")]
+    = None,
+    scan_json: Annotated[Path | None, typer.Option("--scan", help="Merge into this scan's result document.")] = None,
+    local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks (CIDR; default: "
+                                                    "private and documentation ranges).")] = None,
+) -> None:
+    """Which device sends what to which cloud: DNS, TLS SNI, HTTP heads and flow behaviour from captures."""
+    from scanner.models import ScanResult
+    from scanner.passive.analyze import analyze_captures, build_result
+    from scanner.report.table import print_clouds
+
+    scan_doc = None
+    if scan_json is not None:
+        try:
+            scan_doc = ScanResult.from_dict(json.loads(scan_json.read_text()))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read scan result {scan_json}: {exc}") from exc
+    started = time.time()
+    table, summary = analyze_captures(list(captures), local_networks=local or None)
+    result = build_result(table, summary, scan=scan_doc, started=started)
+    if json_out == "-":
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        if json_out:
+            _write_text(Path(json_out), result.to_json() + "\n")
+        print_clouds(out, result)
+    for note in summary.notes():
+        err.print(f"note: {note}", highlight=False)
+
+
 @lab_app.command("up")
 def lab_up(
     lab_id: LabId = 0,
