@@ -8,8 +8,6 @@ command -v ip >/dev/null || need_debs+=(iproute2)
 command -v tc >/dev/null || need_debs+=(iproute2)
 # libpcap: scapy compiles BPF capture filters with it (mirror-port capture, live listening).
 ldconfig -p | grep -q "libpcap.so" || need_debs+=(libpcap0.8)
-# nmap: the anchor camsweep scan is benchmarked against (tests/bench).
-command -v nmap >/dev/null || need_debs+=(nmap)
 if [ "${#need_debs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_debs[@]}" >/dev/null

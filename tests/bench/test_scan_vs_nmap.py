@@ -76,7 +76,7 @@ def _camsweep_identified(manifest: dict, result: dict) -> tuple[int, int]:
     return vendor_right, model_right
 
 
-@pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is not installed (tests/run.sh installs it)")
+@pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is not installed (tests/bench/run.sh installs it)")
 def test_camsweep_vs_nmap_on_the_lab(tmp_path):
     lab_id = NETNS_LAB_ID + 8
     lab.down(lab_id)

@@ -1,0 +1,42 @@
+"""Build a large pcap for throughput benchmarks by repeating a real lab capture.
+
+Every copy shifts the timestamps (so flows look like a long recording) and keeps frames byte
+for byte. Usage: python3 -m tests.bench.make_capture SOURCE.pcap OUT.pcap TARGET_BYTES
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from pathlib import Path
+
+from scanner.passive.reader import ReadStats, iter_frames
+
+
+def make(source: Path, out: Path, target_bytes: int) -> tuple[int, int]:
+    """Write ``out`` (pcap, microseconds, linktype of the source) until it reaches ``target_bytes``."""
+    frames = [(ts, frame) for ts, _lt, frame in iter_frames(source, ReadStats())]
+    if not frames:
+        raise SystemExit(f"{source} has no frames")
+    linktype = 1
+    span = frames[-1][0] - frames[0][0] + 1.0
+    written = packets = 0
+    with out.open("wb") as fh:
+        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype))
+        copy = 0
+        while written < target_bytes:
+            shift = copy * span
+            for ts, frame in frames:
+                t = ts + shift
+                sec = int(t)
+                fh.write(struct.pack("<IIII", sec, int((t - sec) * 1e6), len(frame), len(frame)))
+                fh.write(frame)
+                written += 16 + len(frame)
+                packets += 1
+            copy += 1
+    return packets, written
+
+
+if __name__ == "__main__":
+    n, size = make(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))
+    print(f"{n} packets, {size} bytes")
