@@ -55,5 +55,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 reporter.write_line(f"FAILED: tests left lab namespaces behind: {' '.join(ours)}", red=True)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_scapy_neighbour_lookups():
+    """Safety: scapy fills a frame's missing Ethernet destination by ARP/ND on the host's own
+    network. No test may do that: every frame a test builds names its MACs."""
+    from scapy.all import conf
+
+    def refuse(l2: object, l3: object) -> None:
+        raise AssertionError("a test frame without an explicit destination MAC would make scapy send ARP/ND")
+
+    saved = conf.neighbor.resolve
+    conf.neighbor.resolve = refuse
+    yield
+    conf.neighbor.resolve = saved
+
+
 # The session netns lab and CLI helpers, for every test directory.
 from tests.labfixtures import netns_lab  # noqa: E402,F401

@@ -26,7 +26,6 @@ from scapy.all import (
     IPv6ExtHdrHopByHop,
     IPv6ExtHdrRouting,
     Raw,
-    conf,
     fragment,
 )
 
@@ -35,19 +34,6 @@ from scanner.passive.decode import SMALL_PAYLOAD, TCP_ACK, TCP_PSH, TCP_SYN, Dec
 from tests.discovery.helpers import mutations
 
 CAM, GW = "44:b2:95:c4:01:31", "00:11:22:33:44:55"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_neighbour_lookups():
-    """scapy fills a missing Ether dst by ARP/ND on the host's network: every frame here names its MACs."""
-
-    def refuse(l2, l3):
-        raise AssertionError("a test frame without an explicit destination MAC would make scapy send ARP/ND")
-
-    saved = conf.neighbor.resolve
-    conf.neighbor.resolve = refuse
-    yield
-    conf.neighbor.resolve = saved
 
 
 ETH_HEADER = (

@@ -9,7 +9,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scapy.all import IP, TCP, Ether, Raw, conf
+from scapy.all import IP, TCP, Ether, Raw
 
 from scanner.passive.decode import TCP_ACK, TCP_PSH, TCP_RST, TCP_SYN, decode
 from scanner.passive.tls import (
@@ -22,19 +22,6 @@ from scanner.passive.tls import (
 from tests.discovery.helpers import mutations
 
 CAM, GW = "44:b2:95:c4:01:31", "00:11:22:33:44:55"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_neighbour_lookups():
-    """scapy fills a missing Ether dst by ARP/ND on the host's network: every frame here names its MACs."""
-
-    def refuse(l2, l3):
-        raise AssertionError("a test frame without an explicit destination MAC would make scapy send ARP/ND")
-
-    saved = conf.neighbor.resolve
-    conf.neighbor.resolve = refuse
-    yield
-    conf.neighbor.resolve = saved
 
 
 def server_name_ext(name: bytes) -> bytes:
