@@ -196,6 +196,46 @@ def analyze(
         err.print(f"note: {note}", highlight=False)
 
 
+@app.command()
+def listen(
+    iface: Annotated[str, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE", help="Interface to listen on "
+                                       "(a mirror/SPAN port).")],
+    seconds: Annotated[float, typer.Option(help="How long to listen.")] = 60.0,
+    json_out: Annotated[str | None, typer.Option("--json", help="Write the result document to PATH, or - for stdout.")]
+    = None,
+    local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks (CIDR).")] = None,
+) -> None:
+    """Like analyze, live: which device sends what to which cloud, from a mirror port (root)."""
+    from scanner.passive.analyze import PassiveSummary, analyze_frames, build_result
+    from scanner.passive.flows import FlowTable
+    from scanner.passive.live import LiveStats, capture
+    from scanner.report.table import print_clouds
+
+    started = time.time()
+    stats = LiveStats()
+    summary = PassiveSummary(files=[f"live:{iface}"])
+    table = FlowTable(local_networks=local or None)
+    frames = capture(iface, seconds, stats)
+    try:
+        analyze_frames(table, summary, frames)
+    except KeyboardInterrupt:
+        summary.files[0] += " (interrupted)"
+    finally:
+        frames.close()
+    summary.read.packets = stats.received
+    result = build_result(table, summary, started=started)
+    result.scan.iface = iface
+    result.scan.notes.append(f"kernel: {stats.kernel_packets} packets passed the filters, {stats.kernel_drops} dropped")
+    if json_out == "-":
+        sys.stdout.write(result.to_json() + "\n")
+    else:
+        if json_out:
+            _write_text(Path(json_out), result.to_json() + "\n")
+        print_clouds(out, result)
+    for note in result.scan.notes:
+        err.print(f"note: {note}", highlight=False)
+
+
 @lab_app.command("up")
 def lab_up(
     lab_id: LabId = 0,

@@ -1,0 +1,117 @@
+"""``camsweep listen``: the same analysis as ``analyze``, live from an interface (a mirror port).
+
+Two AF_PACKET sockets with classic BPF filters attached in the kernel:
+
+* ``INTERESTING`` -- DNS (53, 5353), TLS handshake records (TCP payload starting 0x16) and
+  plain-HTTP request lines (GET/POST/PUT/HEAD) -- passes whole frames;
+* everything else passes **truncated by the kernel** to ``HEADER_BYTES`` (the filter's return
+  value is how many bytes to keep), so bulk video payload never reaches Python while every
+  packet is still counted: sizes come from the IP header, not from the captured bytes.
+
+The two filters are complements, so each packet is seen once. Needs root or CAP_NET_RAW; the
+kernel's drop counter (PACKET_STATISTICS) is reported so a busy mirror port cannot silently
+lose data.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from scanner.errors import PrivilegeError, UsageError
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+SO_ATTACH_FILTER = 26
+BPF_RET_K = 0x06  # BPF_RET | BPF_K: "accept this many bytes"
+HEADER_BYTES = 128  # Ethernet + VLAN + IPv6 + TCP options fit
+FULL_BYTES = 65535
+LINKTYPE_ETHERNET = 1
+
+_TCP_PAYLOAD = "tcp[((tcp[12:1] & 0xf0) >> 2):4]"
+INTERESTING = (
+    "(udp port 53 or udp port 5353) or "
+    "(tcp[((tcp[12:1] & 0xf0) >> 2):1] = 0x16) or "
+    f"({_TCP_PAYLOAD} = 0x47455420 or {_TCP_PAYLOAD} = 0x504f5354 or {_TCP_PAYLOAD} = 0x50555420 "
+    f"or {_TCP_PAYLOAD} = 0x48454144)"  # "GET ", "POST", "PUT ", "HEAD"
+)
+
+
+@dataclass
+class LiveStats:
+    received: int = 0
+    kernel_drops: int = 0
+    kernel_packets: int = 0
+
+
+def _filter(expression: str, keep: int) -> object:
+    """Compile ``expression`` with libpcap (through scapy) and make accepted packets keep ``keep`` bytes."""
+    from scapy.arch.common import compile_filter
+
+    program = compile_filter(expression, linktype=LINKTYPE_ETHERNET)
+    for i in range(program.bf_len):
+        insn = program.bf_insns[i]
+        if insn.code == BPF_RET_K and insn.k:
+            insn.k = keep
+    return program
+
+
+def open_sockets(iface: str) -> list[socket.socket]:
+    """The two filtered packet sockets on ``iface`` (PrivilegeError / UsageError on failure)."""
+    sockets = []
+    try:
+        for expression, keep in ((INTERESTING, FULL_BYTES), (f"not ({INTERESTING})", HEADER_BYTES)):
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _filter(expression, keep))  # type: ignore[call-overload]
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+            sock.bind((iface, 0))
+            sock.setblocking(False)
+    except PermissionError as exc:
+        for s in sockets:
+            s.close()
+        raise PrivilegeError("listening needs root or CAP_NET_RAW; 'camsweep analyze' reads capture files "
+                             "without privileges") from exc
+    except OSError as exc:
+        for s in sockets:
+            s.close()
+        raise UsageError(f"cannot listen on {iface!r}: {exc.strerror or exc}") from exc
+    return sockets
+
+
+def capture(iface: str, seconds: float, stats: LiveStats) -> Generator[tuple[float, int, bytes], None, None]:
+    """Frames (timestamp, linktype, bytes) from ``iface`` for ``seconds``; closes its sockets."""
+    if seconds <= 0:
+        raise UsageError("--seconds must be positive")
+    sockets = open_sockets(iface)
+    buffer = bytearray(FULL_BYTES)
+    view = memoryview(buffer)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select(sockets, [], [], min(left, 0.5))
+            for sock in ready:
+                while True:
+                    try:
+                        n, _addr = sock.recvfrom_into(buffer)
+                    except BlockingIOError:
+                        break
+                    stats.received += 1
+                    yield time.time(), LINKTYPE_ETHERNET, bytes(view[:n])
+    finally:
+        for sock in sockets:
+            try:
+                packets, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+                stats.kernel_packets += packets
+                stats.kernel_drops += drops
+            except OSError:
+                pass
+            sock.close()
