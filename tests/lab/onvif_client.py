@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import time
+import uuid
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
@@ -39,3 +40,18 @@ def envelope(operation: str, namespace: str = TDS, *, token: tuple[str, str] | N
     header = username_token(*token, created_at=created_at) if token else ""
     return (f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP_ENV}">{header}'
             f'<s:Body><{operation} xmlns="{namespace}"/></s:Body></s:Envelope>').encode()
+
+
+def ws_discovery_probe(types: str = "dn:NetworkVideoTransmitter") -> tuple[str, bytes]:
+    """(MessageID, datagram) of a WS-Discovery Probe for ``types`` (protocols.md §5.1)."""
+    msg_id = f"uuid:{uuid.uuid4()}"
+    probe = (
+        f'<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="{SOAP_ENV}" '
+        'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+        'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
+        'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
+        f"<w:MessageID>{msg_id}</w:MessageID><w:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>"
+        "<w:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</w:Action></e:Header>"
+        f"<e:Body><d:Probe><d:Types>{types}</d:Types></d:Probe></e:Body></e:Envelope>"
+    ).encode()
+    return msg_id, probe

@@ -8,14 +8,13 @@ import os
 import socket
 import struct
 import time
-import uuid
 
 import requests
 from defusedxml import ElementTree as SafeET
 from requests.auth import HTTPDigestAuth
 
 from tests.lab.harness import running_device
-from tests.lab.onvif_client import envelope
+from tests.lab.onvif_client import envelope, ws_discovery_probe
 
 FACE_MODEL = "IPC-HDW5442TM-AS"
 CAM_MODEL = "IPC-HFW2431S-S-S2"
@@ -380,16 +379,7 @@ def test_onvif_face_analytics_only_on_face_camera(tmp_path):
 
 def test_ws_discovery_scopes_name_dahua_and_model(tmp_path):
     with running_device("dahua-cam", tmp_path) as dev:
-        msg_id = f"uuid:{uuid.uuid4()}"
-        probe = (
-            '<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" '
-            'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
-            'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
-            'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
-            f"<w:MessageID>{msg_id}</w:MessageID><w:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>"
-            "<w:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</w:Action></e:Header>"
-            "<e:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></e:Body></e:Envelope>"
-        ).encode()
+        msg_id, probe = ws_discovery_probe()
         replies = udp_exchange(dev.ip, dev.port(3702), [probe])
         assert len(replies) == 1
         text = replies[0].decode()

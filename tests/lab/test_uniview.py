@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import socket
-import uuid
 
 import requests
 from defusedxml import ElementTree as SafeET
 from requests.auth import HTTPDigestAuth
 
 from tests.lab.harness import running_device
-from tests.lab.onvif_client import envelope
+from tests.lab.onvif_client import envelope, ws_discovery_probe
 
 MODEL = "IPC3614SB-ADF28KM-I0"
 DEVICE_NS = {"tds": "http://www.onvif.org/ver10/device/wsdl"}
@@ -99,16 +98,7 @@ def test_login_page_and_onvif_on_port_80(tmp_path):
 
 def test_ws_discovery_scopes_name_uniview(tmp_path):
     with running_device("uniview-cam", tmp_path) as dev:
-        msg_id = f"uuid:{uuid.uuid4()}"
-        probe = (
-            '<?xml version="1.0" encoding="UTF-8"?><e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" '
-            'xmlns:w="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
-            'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" '
-            'xmlns:dn="http://www.onvif.org/ver10/network/wsdl"><e:Header>'
-            f"<w:MessageID>{msg_id}</w:MessageID><w:To>urn:schemas-xmlsoap-org:ws:2005:04:discovery</w:To>"
-            "<w:Action>http://schemas.xmlsoap.org/ws/2005/04/discovery/Probe</w:Action></e:Header>"
-            "<e:Body><d:Probe><d:Types>dn:NetworkVideoTransmitter</d:Types></d:Probe></e:Body></e:Envelope>"
-        ).encode()
+        msg_id, probe = ws_discovery_probe()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.settimeout(3)
             s.bind(("127.0.0.1", 0))
