@@ -71,6 +71,9 @@ class CloudLink:
     what: str | None = None  # pictures, events, video, status (configured destinations)
     confidence: float = 0.5
     evidence: list[Evidence] = field(default_factory=list)
+    # Upstream bursts seen on the wire, oldest first: [start time (epoch s), bytes up]; bounded (the
+    # newest are dropped past a cap and counted in ``uploads``/``bytes_up`` only). Empty when not observed.
+    timeline: list[list[float]] = field(default_factory=list)
 
 
 @dataclass
