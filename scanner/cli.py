@@ -104,6 +104,13 @@ def scan(
     = None,
     port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080 "
                                                   "(port-forwarded setups, the unprivileged lab).")] = None,
+    listen: Annotated[float, typer.Option("--listen", metavar="SECONDS", help="Also listen passively this long "
+                                          "(root): which device uploads what to which cloud.")] = 0.0,
+    listen_iface: Annotated[str | None, typer.Option("--listen-iface", envvar="CAMSWEEP_LISTEN_IFACE",
+                                                     help="Interface to listen on (a mirror/SPAN port; default "
+                                                     "--iface).")] = None,
+    local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks for --listen "
+                                                    "(CIDR; default: private and documentation ranges).")] = None,
 ) -> None:
     """Discover every device, and identify cameras, vendor, model, firmware and face capability."""
     from scanner import engine
@@ -116,7 +123,10 @@ def scan(
     options = engine.ScanOptions(
         targets=specs, iface=iface, ports=_parse_ports(ports), allow_public=allow_public, max_hosts=max_hosts,
         rate=rate, multicast=multicast, port_map=_parse_port_map(port_map),
+        listen_seconds=listen, listen_iface=listen_iface, local_networks=local or None,
     )
+    if listen < 0:
+        raise UsageError("--listen must be a positive number of seconds")
     with _progress() as progress:
         result = engine.scan(options, progress)
     if json_out == "-":

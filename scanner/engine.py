@@ -62,6 +62,9 @@ class ScanOptions:
     multicast: bool | None = None  # None: when the targets are on the interface's segment
     arp: bool | None = None  # None: when privileged and the targets are on the interface's segment
     port_map: dict[int, int] = field(default_factory=dict)
+    listen_seconds: float = 0.0  # > 0: listen passively beside the scan (scanner.passive.live.Listener)
+    listen_iface: str | None = None  # default: the scan's interface (a mirror port is better)
+    local_networks: list[str] | None = None  # the store's own networks for the passive side
 
 
 @dataclass
@@ -329,8 +332,14 @@ def build_result(options: ScanOptions, state: ScanState, started: float, *, inte
 
 
 def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
-    """Run a whole scan synchronously; Ctrl-C returns the partial result marked interrupted."""
-    prepare(options)  # usage errors before any packet
+    """Run a whole scan synchronously; Ctrl-C returns the partial result marked interrupted.
+
+    With ``listen_seconds`` the passive listener runs in a thread from before the first probe
+    until the listening time is over (at least as long as the scan), and what it saw -- clouds
+    per device -- is merged into the result (devices the scan missed are added by MAC and IP).
+    """
+    _targets, iface, _ctx, _mc, _arp, _notes = prepare(options)  # usage errors before any packet
+    listener = _start_listener(options, iface)
     state = ScanState()
     started = time.time()
     interrupted = False
@@ -338,7 +347,34 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
         asyncio.run(run_scan(options, state, progress))
     except KeyboardInterrupt:
         interrupted = True
-    return build_result(options, state, started, interrupted=interrupted)
+    if listener is not None:
+        if progress is not None and not interrupted:
+            progress("listening", 0, 1)
+        try:
+            listener.finish(interrupt=interrupted)
+        except KeyboardInterrupt:
+            interrupted = True
+    result = build_result(options, state, started, interrupted=interrupted)
+    if listener is not None:
+        from scanner.passive.analyze import build_result as passive_result
+
+        result.scan.options["listen_seconds"] = options.listen_seconds
+        result.scan.options["listen_iface"] = listener.iface
+        result = passive_result(listener.table, listener.summary, scan=result)
+        result.scan.notes.extend(listener.notes())
+    return result
+
+
+def _start_listener(options: ScanOptions, iface: Interface | None) -> Any:
+    """The running passive listener for ``--listen`` (None without it); errors before the scan."""
+    if options.listen_seconds <= 0:
+        return None
+    from scanner.passive.live import Listener
+
+    listen_iface = options.listen_iface or (iface.name if iface else None)
+    if listen_iface is None:
+        raise UsageError("--listen needs an interface: give --listen-iface (a mirror port) or --iface")
+    return Listener(listen_iface, options.listen_seconds, local_networks=options.local_networks).start()
 
 
 def as_dict(result: ScanResult) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from scanner.errors import PrivilegeError, UsageError
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
+PACKET_OUTGOING = 4  # sll_pkttype of frames this host sent
 SO_ATTACH_FILTER = 26
 BPF_RET_K = 0x06  # BPF_RET | BPF_K: "accept this many bytes"
 HEADER_BYTES = 128  # Ethernet + VLAN + IPv6 + TCP options fit
@@ -84,26 +86,32 @@ def open_sockets(iface: str) -> list[socket.socket]:
     return sockets
 
 
-def capture(iface: str, seconds: float, stats: LiveStats) -> Generator[tuple[float, int, bytes], None, None]:
-    """Frames (timestamp, linktype, bytes) from ``iface`` for ``seconds``; closes its sockets."""
+def capture(iface: str, seconds: float, stats: LiveStats, *, stop: threading.Event | None = None,
+            sockets: list[socket.socket] | None = None) -> Generator[tuple[float, int, bytes], None, None]:
+    """Frames (timestamp, linktype, bytes) from ``iface`` for ``seconds`` (or until ``stop`` is set);
+    closes its sockets (``sockets``: already opened with ``open_sockets``)."""
     if seconds <= 0:
         raise UsageError("--seconds must be positive")
-    sockets = open_sockets(iface)
+    sockets = sockets if sockets is not None else open_sockets(iface)
     buffer = bytearray(FULL_BYTES)
     view = memoryview(buffer)
     deadline = time.monotonic() + seconds
     try:
-        while True:
+        while stop is None or not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select(sockets, [], [], min(left, 0.5))
+            ready, _, _ = select.select(sockets, [], [], min(left, 0.2))
             for sock in ready:
                 while True:
                     try:
-                        n, _addr = sock.recvfrom_into(buffer)
+                        n, addr = sock.recvfrom_into(buffer)
                     except BlockingIOError:
                         break
+                    if addr[2] == PACKET_OUTGOING:
+                        # This host's own sends: never device traffic, and on ``lo`` every packet would
+                        # otherwise be seen twice (out, then in) -- libpcap drops these the same way.
+                        continue
                     stats.received += 1
                     yield time.time(), LINKTYPE_ETHERNET, bytes(view[:n])
     finally:
@@ -115,3 +123,68 @@ def capture(iface: str, seconds: float, stats: LiveStats) -> Generator[tuple[flo
             except OSError:
                 pass
             sock.close()
+
+
+class Listener:
+    """Passive listening in a background thread beside a scan (``camsweep scan --listen``).
+
+    ``start()`` opens the packet sockets at once, so a missing privilege or interface is a usage
+    error before the scan sends anything; ``finish()`` waits for the listening time to run out (or
+    stops at once when ``interrupt`` is true) and returns the flow table and summary.
+    """
+
+    def __init__(self, iface: str, seconds: float, *, local_networks: list[str] | None = None) -> None:
+        from scanner.passive.analyze import PassiveSummary
+        from scanner.passive.flows import FlowTable
+
+        if seconds <= 0:
+            raise UsageError("--listen must be a positive number of seconds")
+        self.iface = iface
+        self.seconds = seconds
+        self.stats = LiveStats()
+        self.summary = PassiveSummary(files=[f"live:{iface}"])
+        self.table = FlowTable(local_networks=local_networks or None)
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._sockets = open_sockets(iface)
+        self._thread = threading.Thread(target=self._run, name="camsweep-listen", daemon=True)
+
+    def start(self) -> Listener:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        from scanner.passive.analyze import analyze_frames
+
+        frames = capture(self.iface, self.seconds, self.stats, stop=self._stop, sockets=self._sockets)
+        try:
+            analyze_frames(self.table, self.summary, frames)
+        except Exception as exc:  # a capture failure is reported, the scan's result is kept
+            self.error = exc
+        finally:
+            frames.close()
+            self.summary.read.packets = self.stats.received
+
+    def finish(self, *, interrupt: bool = False) -> None:
+        """Wait for the listening time to end (Ctrl-C, or ``interrupt``, stops it early)."""
+        if interrupt:
+            self._stop.set()
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.2)
+        except KeyboardInterrupt:
+            self._stop.set()
+            self._thread.join()
+            self.summary.files[0] += " (interrupted)"
+            raise
+        finally:
+            if not self._thread.is_alive() and self._thread.ident is None:
+                for sock in self._sockets:  # never started: close what start() would have used
+                    sock.close()
+
+    def notes(self) -> list[str]:
+        notes = [f"listened on {self.iface}: {self.stats.kernel_packets} packets passed the kernel filters, "
+                 f"{self.stats.kernel_drops} dropped by the kernel"]
+        if self.error is not None:
+            notes.append(f"listening stopped early: {self.error}")
+        return notes
