@@ -295,7 +295,7 @@ class ObservedDestination:
 
     @property
     def host(self) -> str | None:
-        if self.match is not None and not _is_ip(self.match.matched):
+        if self.match is not None and not self.match.by_port and not _is_ip(self.match.matched):
             return self.match.matched
         return self.names[0] if self.names else None
 
@@ -359,6 +359,8 @@ def observe(table: FlowTable, signatures: CloudSignatureSet | None = None, *,
             continue
         names = tuple(table.names_for(key.remote_ip, flow))
         match = signatures.match_names(names, ip=key.remote_ip, port=key.remote_port)
+        if match is None and key.transport in ("tcp", "udp"):
+            match = signatures.match_port(key.remote_port)
         out.append(ObservedDestination(flow, names, match, classify(flow)))
     return out
 

@@ -144,10 +144,22 @@ class CloudMatch:
     name: str  # the signature's info.name
     references: tuple[str, ...] = ()
     port_expected: bool | None = None  # the observed port is one the signature lists (None: not checked)
+    by_port: bool = False  # named by a distinctive server port alone (no name or address matched)
 
     @property
     def evidence_detail(self) -> str:
+        if self.by_port:
+            return (f"no name was seen for this address (its DNS lookup may predate the capture); {self.matched} "
+                    f"is a distinctive port of {self.name} ({self.signature_id}); port-only match, {self.confidence}")
         return f"{self.matched} matches {self.pattern} ({self.signature_id}: {self.name}; {self.confidence})"
+
+
+#: Ports many services share: never enough on their own to name a destination (``match_port``).
+GENERIC_PORTS = frozenset({
+    1080, 1194, 1433, 1521, 1723, 1882, 1883, 1935, 2022, 3128, 3306, 3389, 3478, 5000, 5001, 5060, 5061, 5222,
+    5223, 5228, 5353, 5432, 5683, 6379, 7777, 8000, 8008, 8080, 8081, 8088, 8443, 8554, 8883, 8888, 9000, 9090,
+    10000, 10001,
+})
 
 
 def normalize_host(name: str) -> str:
@@ -495,6 +507,25 @@ class CloudSignatureSet:
         if best is not None:
             return best[1]
         return self.match_ip(ip, port) if ip else None
+
+    def match_port(self, port: int) -> CloudMatch | None:
+        """A destination no name or address identifies, named by its server port when that port is
+        distinctive: listed by signatures of one operator (or of one category), and not a general-purpose port
+        (``GENERIC_PORTS``, anything below 1024). Long-lived device channels (ULUCU's 29023,
+        Dahua P2P's 8800, EZVIZ/Hik-Connect's 8666) are opened at boot, so a capture that starts
+        later sees their packets but never their DNS lookup. Always low confidence."""
+        if port < 1024 or port in GENERIC_PORTS:
+            return None
+        owners = [sig for sig in self.signatures if port in sig.ports]
+        operators = sorted({sig.operator for sig in owners})
+        if not owners or (len(operators) > 1 and len({sig.category for sig in owners}) > 1):
+            return None
+        # The most confident signature, then the one with the fewest ports, names the category.
+        owners.sort(key=lambda sig: (-sig.score, len(sig.ports)))
+        first = owners[0]
+        return CloudMatch(first.id, " or ".join(operators), first.category, "low", CONFIDENCE_SCORES["low"],
+                          any(sig.flag for sig in owners), f"port {port}", "ports",
+                          " / ".join(sig.name for sig in owners), first.references, True, by_port=True)
 
     @staticmethod
     def match_one(sig: CloudSignature, target: str) -> CloudMatch | None:

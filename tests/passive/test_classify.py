@@ -595,6 +595,22 @@ def test_cloud_links_name_the_operator_or_mark_unknown():
     assert any(e.source == "cloud-signature:ulucu-device" for e in ulucu.evidence)
 
 
+def test_a_device_channel_opened_before_the_capture_is_named_by_its_port():
+    """No DNS answer and no SNI for the ULUCU entry server (looked up at boot): its distinctive port
+    29023 still names the operator, at low confidence, and the host stays unknown."""
+    net = Net()
+    Sim(net, ULUCU, ENTRY, 29023).json_heartbeats(T0, 300)
+    Sim(net, BOX, ANCHANG, 443, seed=2).visitors(T0, 300, mean_gap=20)
+    links = cloud_links(net.run(), load_cloud_signatures())
+    ulucu = links[ULUCU][0]
+    assert (ulucu.host, ulucu.operator, ulucu.category, ulucu.behaviour) == (
+        None, "ULUCU", "passenger-flow", "heartbeat")
+    assert ulucu.confidence == 0.4
+    assert any(e.source == "cloud-signature:ulucu-device" and "port-only match" in e.detail for e in ulucu.evidence)
+    box = links[BOX][0]  # 443 names nobody: behaviour alone
+    assert (box.operator, box.category) == (None, "unknown")
+
+
 def test_observe_leaves_out_dns_flows_and_uses_address_signatures():
     net = Net()
     sim = Sim(net, "198.51.100.204", "203.0.113.53", 53, proto=17)

@@ -301,3 +301,32 @@ def test_a_set_built_from_signatures_directly():
     assert subset.match_host("alarm.eu.s3.amazonaws.com").signature_id == "ezviz-picture"  # type: ignore[union-attr]
     assert subset.match_host("iai.tencentcloudapi.com") is None
     assert len(subset) == 2 and subset.by_id("aws-s3") is not None
+
+
+@pytest.mark.parametrize(("port", "signature_id", "operator", "category"), [
+    (29023, "ulucu-device", "ULUCU", "passenger-flow"),  # clouds.md §1a: ULUCU load balancer, TCP 29023
+    (8800, "dahua-p2p", "Dahua Easy4IP or Dahua P2P", "video-cloud"),  # two operators, one category
+    (8666, "hik-connect-device", "EZVIZ (Hikvision) or Hik-Connect (Hikvision)", "vendor-management"),
+])
+def test_distinctive_ports_name_a_destination_with_low_confidence(port, signature_id, operator, category):
+    found = SET.match_port(port)
+    assert found is not None
+    assert (found.signature_id, found.operator, found.category) == (signature_id, operator, category)
+    assert found.by_port and found.confidence == "low" and found.score == 0.4
+    assert found.matched == f"port {port}" and "port-only match" in found.evidence_detail
+
+
+@pytest.mark.parametrize("port", [443, 80, 53, 8080, 8000, 1883, 8883, 5060, 12345])
+def test_general_purpose_and_unknown_ports_name_nothing(port):
+    assert SET.match_port(port) is None
+
+
+def test_a_port_shared_by_operators_of_different_categories_names_nothing():
+    # 29023 is ULUCU's alone; listing it for an unrelated operator in another category makes it ambiguous.
+    other = next(s for s in SIGNATURES if s.id == "tencent-face")
+    ulucu = [s for s in SIGNATURES if 29023 in s.ports]
+    from dataclasses import replace
+
+    mixed = CloudSignatureSet([*ulucu, replace(other, ports=(29023,))])
+    assert mixed.match_port(29023) is None
+    assert CloudSignatureSet(ulucu).match_port(29023) is not None
