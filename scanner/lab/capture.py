@@ -3,7 +3,8 @@
 netns mode: the capture runs in the inspector namespace on ``mirror0`` (the switch's mirror
 port), exactly where an inspector's laptop would listen. loopback mode: it runs here on ``lo``
 with a BPF filter for the lab's 127.77.N.0/24 and 127.78.N.0/24 (needs root, like any live
-capture). The file is written as it is captured (scapy's PcapWriter), so memory stays flat.
+capture). One packet socket with a large receive buffer writes the file as frames arrive, so memory
+stays flat; frames the host itself sent are skipped, so ``lo`` does not record every packet twice.
 """
 
 from __future__ import annotations
@@ -17,19 +18,9 @@ from scanner.errors import PrivilegeError, UsageError
 from scanner.lab import lab, topology
 
 _CAPTURE = r"""
-import sys, logging
-logging.getLogger("scapy").setLevel(logging.ERROR)
-from scapy.all import PcapWriter, sniff
-path, iface, seconds, bpf = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-writer = PcapWriter(path, sync=False)
-count = 0
-def keep(pkt):
-    global count
-    writer.write(pkt)
-    count += 1
-sniff(iface=iface, prn=keep, store=False, timeout=seconds, filter=bpf or None)
-writer.close()
-print(count)
+import sys
+from scanner.passive.live import record_pcap
+print(record_pcap(sys.argv[2], float(sys.argv[3]), sys.argv[1], sys.argv[4]))
 """
 
 

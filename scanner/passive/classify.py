@@ -291,7 +291,9 @@ class ObservedDestination:
 
     @property
     def device_mac(self) -> str:
-        return self.flow.local_mac
+        """The device's MAC, or "" when the frames carried none (``lo`` captures show 00:00:00:00:00:00)."""
+        mac = self.flow.local_mac
+        return "" if not mac or mac == "00:00:00:00:00:00" else mac
 
     @property
     def host(self) -> str | None:

@@ -188,3 +188,37 @@ class Listener:
         if self.error is not None:
             notes.append(f"listening stopped early: {self.error}")
         return notes
+
+
+def record_pcap(iface: str, seconds: float, output: str, bpf: str = "") -> int:
+    """Write every frame seen on ``iface`` (matching ``bpf``) for ``seconds`` to a pcap file, whole
+    (``camsweep lab pcap``). One packet socket with a large receive buffer, frames this host sent
+    skipped (so ``lo`` does not record each packet twice); returns the number of frames written."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    try:
+        if bpf:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _filter(bpf, FULL_BYTES))  # type: ignore[call-overload]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+        sock.bind((iface, 0))
+        sock.settimeout(0.2)
+        buffer = bytearray(FULL_BYTES)
+        view = memoryview(buffer)
+        count = 0
+        deadline = time.monotonic() + seconds
+        with open(output, "wb") as out:
+            out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, FULL_BYTES, LINKTYPE_ETHERNET))
+            while time.monotonic() < deadline:
+                try:
+                    n, addr = sock.recvfrom_into(buffer)
+                except TimeoutError:
+                    continue
+                if addr[2] == PACKET_OUTGOING:
+                    continue
+                now = time.time()
+                sec = int(now)
+                out.write(struct.pack("<IIII", sec, int((now - sec) * 1e6), n, n))
+                out.write(view[:n])
+                count += 1
+        return count
+    finally:
+        sock.close()
