@@ -136,3 +136,21 @@ def _looks_like_hostname(text: str) -> bool:
     if len(text) > 253 or not text:
         return False
     return all(part and len(part) <= 63 and all(c.isalnum() or c == "-" for c in part) for part in text.split("."))
+
+
+def parse_local_networks(specs: Iterable[str] | None) -> list[str] | None:
+    """``--local`` values (the store's own networks, CIDR or address, IPv4 or IPv6) normalised;
+    None when none were given; UsageError naming the first bad one."""
+    if not specs:
+        return None
+    out: list[str] = []
+    for spec in specs:
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                out.append(str(ipaddress.ip_network(part, strict=False)))
+            except ValueError:
+                raise UsageError(f"--local {part!r} is not a network (want a CIDR such as 192.168.1.0/24)") from None
+    return out or None

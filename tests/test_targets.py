@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from scanner.errors import UsageError
-from scanner.targets import parse_targets, read_target_file
+from scanner.targets import parse_local_networks, parse_targets, read_target_file
 
 
 def test_cidr_range_address_and_dedup():
@@ -63,3 +63,15 @@ def test_target_file_with_comments(tmp_path):
     assert read_target_file(f) == ["198.51.100.5", "198.51.100.7", "198.51.100.8"]
     with pytest.raises(UsageError, match="cannot read target list"):
         read_target_file(tmp_path / "missing.txt")
+
+
+def test_local_networks_are_normalised():
+    assert parse_local_networks(["192.168.1.7/24", "10.1.0.0/16,fd00::/8", " 172.16.5.5 "]) == [
+        "192.168.1.0/24", "10.1.0.0/16", "fd00::/8", "172.16.5.5/32"]
+    assert parse_local_networks(None) is None and parse_local_networks([]) is None
+
+
+@pytest.mark.parametrize("bad", ["192.168.1.0/33", "store-lan", "10.0.0.0/8,nope"])
+def test_bad_local_networks_are_one_line_usage_errors(bad):
+    with pytest.raises(UsageError, match="--local .* is not a network"):
+        parse_local_networks([bad])
