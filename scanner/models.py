@@ -77,6 +77,19 @@ class CloudLink:
 
 
 @dataclass
+class AuditRecord:
+    """The self-audit of one device with the store's own credentials (``camsweep audit``/``scan --creds``)."""
+
+    status: str  # one of AUDIT_STATUSES
+    detail: str = ""  # one line: why, or what was read (never a credential)
+    read: list[str] = field(default_factory=list)  # endpoints read, e.g. "isapi:/ISAPI/System/Network/EZVIZ"
+    protocols: list[str] = field(default_factory=list)  # isapi, dahua-cgi, dahua-rpc2, onvif, lapi, dvrip
+
+
+AUDIT_STATUSES = ("ok", "partial", "locked", "auth-failed", "no-credentials", "unsupported", "unreachable")
+
+
+@dataclass
 class Device:
     ip: str
     mac: str | None = None
@@ -95,6 +108,7 @@ class Device:
     clouds: list[CloudLink] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    audit: AuditRecord | None = None  # set only when credentials were given
 
 
 @dataclass
@@ -157,6 +171,7 @@ class ScanResult:
                 link.evidence = evidence(c.get("evidence", []))
                 dev.clouds.append(link)
             dev.evidence = evidence(d.get("evidence", []))
+            dev.audit = _build(AuditRecord, d["audit"]) if isinstance(d.get("audit"), dict) else None
             devices.append(dev)
         findings = []
         for f in data.get("findings", []):

@@ -254,4 +254,4 @@ async def build_camera(node: Node) -> None:
     await ssdp.SsdpResponder(node, description, server=SSDP_SERVER).start()
     mdns.advertise(node, axis.mdns_hostname, axis.mdns_services())
     node.control("auth", lambda _m: {"ok": True, "attempts": len(axis.web_auth.attempts) +
-                                     len(axis.rtsp_auth.attempts), "writes": axis.writes})
+                                     len(axis.rtsp_auth.attempts), "writes": axis.writes + onvif.writes})

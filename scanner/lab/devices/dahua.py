@@ -412,6 +412,7 @@ async def build_camera(node: Node) -> None:
             analytics_modules=["tt:CellMotionEngine", *(["dh:FaceDetectionEngine"] if dahua.face else [])],
             event_topics=["tns1:RuleEngine/CellMotionDetector/Motion", "tns1:RuleEngine/LineDetector/Crossed",
                           *(["tns1:RuleEngine/FaceDetection/FaceDetected"] if dahua.face else [])],
+            configured_rules=["tt:LineDetector", *(["dh:FaceDetection"] if dahua.face_enabled else [])],
             clock_skew_s=dahua.clock_skew_s,
         ),
         dahua.auth,
@@ -425,7 +426,7 @@ async def build_camera(node: Node) -> None:
     await node.udp(DHIP_PORT, dahua.on_dhip, group=DHIP_GROUP)
     await WsDiscoveryResponder(node, scopes, onvif.xaddr("device_service")).start()
     node.control("auth", lambda _m: {"ok": True, "attempts": len(dahua.auth.attempts),
-                                     "locked": sorted(dahua.auth.locked), "writes": dahua.writes})
+                                     "locked": sorted(dahua.auth.locked), "writes": dahua.writes + onvif.writes})
 
     if dahua.p2p:
         behaviour.udp_p2p(node, P2P_HOST, P2P_PORT)

@@ -59,6 +59,7 @@ async def build_salesbox(node: Node) -> None:
             analytics_modules=["tt:CellMotionEngine"],
             rules=["tt:CellMotionDetector", FACE_RULE],
             event_topics=["tns1:RuleEngine/CellMotionDetector/Motion", FACE_TOPIC],
+            configured_rules=[FACE_RULE] if ident(node, "face_capture_enabled", True) else [],
             anonymous_device_info=False,
             clock_skew_s=int(ident(node, "clock_skew_s", 0)),
         ),
@@ -68,6 +69,8 @@ async def build_salesbox(node: Node) -> None:
     await node.http(80, TextProtocolServer(router, ServerStyle(server=SALESBOX_SERVER), name="http"))
     await rtsp_server(node, auth, style=ServerStyle(protocol="RTSP/1.0", server=None))
     await WsDiscoveryResponder(node, scopes, onvif.xaddr("device_service")).start()
+    node.control("auth", lambda _m: {"ok": True, "attempts": len(auth.attempts), "locked": sorted(auth.locked),
+                                     "writes": onvif.writes})
     behaviour.snapshot_uploads(node, SALESBOX_CLOUD, 443, tls=True, method="POST",
                                path=lambda _n: "/api/v1/capture")
 

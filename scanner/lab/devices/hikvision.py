@@ -293,6 +293,7 @@ async def _build(node: Node, *, nvr: bool) -> None:
             analytics_modules=["tt:CellMotionEngine", *(["hikxsd:FaceCaptureEngine"] if hik.face else [])],
             event_topics=["tns1:RuleEngine/CellMotionDetector/Motion", "tns1:RuleEngine/LineDetector/Crossed",
                           *(["tns1:RuleEngine/FaceDetector/Face"] if hik.face else [])],
+            configured_rules=["tt:CellMotionDetector", *(["hikxsd:FaceDetection"] if hik.face_enabled else [])],
             clock_skew_s=int(ident(node, "clock_skew_s", 0)),
         ),
         hik.auth,
@@ -308,7 +309,7 @@ async def _build(node: Node, *, nvr: bool) -> None:
     await node.udp(SADP_PORT, hik.on_sadp, group=SADP_GROUP)
     await WsDiscoveryResponder(node, scopes, onvif.xaddr("device_service")).start()
     node.control("auth", lambda _m: {"ok": True, "attempts": len(hik.auth.attempts),
-                                     "locked": sorted(hik.auth.locked), "writes": hik.writes})
+                                     "locked": sorted(hik.auth.locked), "writes": hik.writes + onvif.writes})
 
     if hik.hik_connect:
         hello = b"\x9e\xba\xac\xe9" + json.dumps({"sn": hik.serial, "model": hik.model}).encode()

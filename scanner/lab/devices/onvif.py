@@ -49,6 +49,11 @@ NS = (
     'xmlns:ter="http://www.onvif.org/ver10/error"'
 )
 TOKEN_WINDOW_S = 300
+# Operations that change a device (Set*, Delete*, Add*, Create<config>, reboot/factory reset): the
+# lab refuses them (ActionNotSupported) and counts them, because camsweep must never send one.
+WRITE_PREFIXES = ("Set", "Delete", "Add", "Remove", "Modify", "SystemReboot", "Upgrade", "CreateUsers",
+                  "CreateProfile", "CreateRules", "CreateAnalyticsModules")
+ANALYTICS_TOKEN = "VideoAnalyticsToken"
 
 
 @dataclass
@@ -62,6 +67,7 @@ class OnvifIdentity:
     analytics_modules: list[str] = field(default_factory=list)  # e.g. "hikxsd:FaceDetect"
     rules: list[str] = field(default_factory=list)  # e.g. "tt:LineDetector", "tt:FaceRecognition"
     event_topics: list[str] = field(default_factory=list)  # e.g. "tns1:RuleEngine/FaceDetector/Face"
+    configured_rules: list[str] = field(default_factory=list)  # rule types switched on (GetRules), e.g. face
     anonymous_device_info: bool = False
     digest: bool = True  # HTTP digest accepted (401 challenge); False: UsernameToken only
     clock_skew_s: int = 0
@@ -75,6 +81,7 @@ class OnvifService:
         self.ident = ident
         self.auth = auth
         self.http_port = http_port
+        self.writes = 0
 
     def mount(self, router: Router) -> None:
         for path in ("/onvif/device_service", "/onvif/media_service", "/onvif/event_service",
@@ -103,6 +110,9 @@ class OnvifService:
             denied = self.authorise(req, root)
             if denied is not None:
                 return denied
+        if op.startswith(WRITE_PREFIXES):
+            self.writes += 1
+            self.node.bump("onvif_writes")
         handler = getattr(self, f"op_{op}", None)
         if handler is None:
             return self.fault("env:Receiver", "ter:ActionNotSupported", f"{op} not supported", 400)
@@ -227,6 +237,22 @@ class OnvifService:
                         for r in self.ident.rules)
         return f"<tan:GetSupportedRulesResponse><tan:SupportedRules>{items}</tan:SupportedRules>" \
                "</tan:GetSupportedRulesResponse>"
+
+    def op_GetProfiles(self, _el: Element) -> str:  # noqa: N802
+        """Media profiles (ONVIF Media ver10); the analytics configuration token when analytics exist."""
+        analytics = ""
+        if self.ident.analytics_modules or self.ident.rules:
+            analytics = (f'<tt:VideoAnalyticsConfiguration token="{ANALYTICS_TOKEN}"><tt:Name>VideoAnalytics</tt:Name>'
+                         "<tt:UseCount>1</tt:UseCount><tt:AnalyticsEngineConfiguration/><tt:RuleEngineConfiguration/>"
+                         "</tt:VideoAnalyticsConfiguration>")
+        return ('<trt:GetProfilesResponse><trt:Profiles token="Profile_1" fixed="true"><tt:Name>mainStream</tt:Name>'
+                f"{analytics}</trt:Profiles></trt:GetProfilesResponse>")
+
+    def op_GetRules(self, _el: Element) -> str:  # noqa: N802
+        """The rules configured (switched on) in the analytics configuration (ONVIF Analytics ver20)."""
+        items = "".join(f'<tan:Rule Name="Rule{i + 1}" Type="{r}"><tt:Parameters/></tan:Rule>'
+                        for i, r in enumerate(self.ident.configured_rules))
+        return f"<tan:GetRulesResponse>{items}</tan:GetRulesResponse>"
 
     def op_GetEventProperties(self, _el: Element) -> str:  # noqa: N802
         topics = "".join(_topic_xml(t) for t in self.ident.event_topics)

@@ -113,6 +113,8 @@ async def build_camera(node: Node) -> None:
     await node.http(80, TextProtocolServer(router, ServerStyle(server=WEB_SERVER), name="http"))
     await rtsp_server(node, cam.auth, style=ServerStyle(protocol="RTSP/1.0", server=None))
     await WsDiscoveryResponder(node, scopes, onvif.xaddr("device_service")).start()
+    node.control("auth", lambda _m: {"ok": True, "attempts": len(cam.auth.attempts),
+                                     "locked": sorted(cam.auth.locked), "writes": onvif.writes})
 
     behaviour.json_line_heartbeat(node, ENTRY_HOST, ENTRY_PORT, interval=HEARTBEAT_S, message=cam.cloud_message)
     behaviour.snapshot_uploads(node, UPYUN_HOST, 80, tls=False, method="PUT",

@@ -177,7 +177,7 @@ async def build_camera(node: Node) -> None:
     await rtsp_server(node, unv.auth, style=ServerStyle(protocol="RTSP/1.0", server=None))
     await WsDiscoveryResponder(node, scopes, onvif.xaddr("device_service")).start()
     node.control("auth", lambda _m: {"ok": True, "attempts": len(unv.auth.attempts),
-                                     "locked": sorted(unv.auth.locked), "writes": unv.writes})
+                                     "locked": sorted(unv.auth.locked), "writes": unv.writes + onvif.writes})
 
     if unv.ezcloud:
         behaviour.https_poll(node, EZCLOUD_HOST, 443, interval=30.0, path="/device/heartbeat")

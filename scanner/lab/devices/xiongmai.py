@@ -399,7 +399,7 @@ async def build_camera(node: Node) -> None:
     await node.http(ONVIF_PORT, TextProtocolServer(onvif_router, ServerStyle(server=None), name="onvif"))
     await WsDiscoveryResponder(node, scopes, onvif.xaddr("device_service")).start()
     node.control("auth", lambda _m: {"ok": True, "attempts": len(xm.auth.attempts),
-                                     "locked": sorted(xm.auth.locked), "writes": xm.writes})
+                                     "locked": sorted(xm.auth.locked), "writes": xm.writes + onvif.writes})
 
     # The hard-coded outside resolver (clouds.md: 114.114.114.114 / 8.8.8.8), never the store's.
     outside = str(ident(node, "outside_resolver", "")) or None
