@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from scanner.models import Device, Evidence, Service
+from scanner.models import CloudLink, Device, Evidence, Service
 from scanner.observations import Observation
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,14 @@ NOTE_FIELDS = ("cloud_platform", "odm", "os")  # claims without a Device attribu
 CAMERA_TYPES = {"camera", "doorbell", "face-terminal"}
 # Equipment with no image sensor: identifying one as such settles face_capable as false.
 NO_CAMERA_TYPES = {"printer", "nas", "pc", "pos", "router", "switch", "access-point", "tv", "phone"}
+# Pre-auth discovery flags saying a cloud platform is switched on: (source, field) -> the cloud
+# signature that names the platform. Only SADP has one (protocols.md §1.1/§8: HCPlatformEnable,
+# mapping to Hik-Connect inferred from the name -- UNCERTAIN). DHIP and XM 34569 discovery answers
+# carry no cloud switch; Dahua T2UServer.Enable and XM NetWork.Nat.NatEnable need a login (audit).
+DISCOVERY_CLOUD_FLAGS = {("sadp", "cloud.hik_connect_enabled"): "hik-connect-device"}
+DISCOVERY_CLOUD_FALLBACK = {"hik-connect-device": ("Hik-Connect (Hikvision)", "vendor-management")}
+# An enabled flag is not traffic: the platform may be unreachable or the flag mean something else.
+DISCOVERY_CLOUD_CONFIDENCE = 0.4
 
 
 class MatchLike(Protocol):
@@ -124,7 +132,49 @@ def resolve(ip: str, observations: Iterable[Observation], matcher: Matcher) -> D
         _settle(device, evidence)
     device.evidence = evidence
     _camera_rule(device, obs, evidence)
+    device.clouds.extend(discovery_clouds(obs))
     return device
+
+
+def discovery_clouds(obs: Iterable[Observation]) -> list[CloudLink]:
+    """CloudLinks (source ``discovery``) for cloud switches a device's discovery answer reports on.
+
+    SADP ``HCPlatformEnable`` = true (case-insensitive; the real-firmware typo ``flase`` is false) ->
+    the Hik-Connect platform access server (operator and category from the cloud signature
+    ``hik-connect-device``); host and port stay unknown (the flag does not say which server)."""
+    found: dict[str, list[Evidence]] = {}
+    for o in obs:
+        if o.status != "success":
+            continue
+        for (source, name), sig_id in DISCOVERY_CLOUD_FLAGS.items():
+            value = o.fields.get(name, "")
+            if o.source == source and value.strip().lower() == "true":
+                found.setdefault(sig_id, []).append(Evidence(
+                    source=source, field="cloud", value=sig_id, confidence=DISCOVERY_CLOUD_CONFIDENCE,
+                    detail=f"{source} {name}={value.strip()} (a cloud-enabled flag, not observed traffic)",
+                    port=o.port, protocol=source))
+    links = []
+    for sig_id, evidence in found.items():
+        operator, category = _cloud_signature(sig_id)
+        for e in evidence:
+            e.value = operator
+        links.append(CloudLink(host=None, ip=None, port=None, operator=operator, category=category,
+                               source="discovery", confidence=DISCOVERY_CLOUD_CONFIDENCE, evidence=evidence[:1]))
+    return links
+
+
+def _cloud_signature(sig_id: str) -> tuple[str, str]:
+    """(operator, category) of a shipped cloud signature; the built-in fallback if it cannot be loaded."""
+    try:
+        from scanner.passive.clouds import shipped
+
+        sig = shipped().by_id(sig_id)
+    except Exception:  # broken signature files must not lose the scan
+        log.exception("cloud signatures could not be loaded for %s", sig_id)
+        sig = None
+    if sig is not None:
+        return sig.operator, sig.category
+    return DISCOVERY_CLOUD_FALLBACK[sig_id]
 
 
 def _settle(device: Device, evidence: list[Evidence]) -> None:

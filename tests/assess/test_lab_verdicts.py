@@ -1,0 +1,76 @@
+"""The whole pipeline against the lab's ground truth, for two seeds: scan from the inspector,
+record the mirror port while visitors walk by, analyze the capture with the scan, assess, and
+compare with the manifest's expected verdicts (scanner.assess.verdicts: the highest severity per
+device must equal the expected one and the expected kinds must be present): every
+face-uploading device high, no false high, no finding for devices that stay local."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+
+import jsonschema
+import pytest
+
+from scanner.assess import assess
+from scanner.assess.verdicts import compare
+from scanner.lab import lab
+from scanner.models import ScanResult
+from tests.labfixtures import NETNS_LAB_ID, camsweep
+
+pytestmark = pytest.mark.root
+
+SCHEMA = json.loads(resources.files("scanner").joinpath("schema/result.schema.json").read_text())
+# Long enough to hold every periodic cloud exchange of the lab at least once: the longest period a
+# scan-plus-capture depends on is the XMEye camera's config poll to pub-cfg.secu100.net, every 60 s
+# (+-10 % jitter; its 120 s DSS keep-alive is not needed). A 25 s capture misses it about 2 times in 3.
+CAPTURE_S = 70
+WALKBY_EVERY_S = 6
+
+# Verdicts a scan plus a capture cannot reach, and why. Pinned so the test fails both when anything
+# else goes wrong and when a gap closes (then delete the entry).
+EVIDENCE_GAPS = {
+    # The lab's Tuya camera answers nothing that says "camera" without a login (the manifest itself
+    # marks observable_without_login.is_camera = false): TCP 6668 stays silent, the 6667 beacon
+    # carries a productKey only Tuya's cloud can map to a product category, and its cloud traffic
+    # (HTTPS polls, MQTT keep-alives) is the same for a Tuya plug or bulb. Calling it a camera with a
+    # video cloud would be a guess, so it gets no finding where the manifest expects low video-cloud.
+    "tuya-cam": "expected low ['video-cloud'], got no finding [], missing video-cloud",
+}
+
+
+def _pipeline(lab_id: int, tmp_path) -> ScanResult:
+    scan = camsweep("lab", "exec", "--lab-id", str(lab_id), "--", sys.executable, "-m", "scanner", "scan",
+                    "198.51.100.0/24", "--iface", "eth0", "--json", "-", timeout=180)
+    scan_path = tmp_path / "scan.json"
+    scan_path.write_text(scan.stdout)
+    pcap, merged = tmp_path / "store.pcap", tmp_path / "merged.json"
+    camsweep("lab", "pcap", str(pcap), "--lab-id", str(lab_id), "--seconds", str(CAPTURE_S),
+             "--walkby-every", str(WALKBY_EVERY_S), timeout=CAPTURE_S + 120)
+    camsweep("analyze", str(pcap), "--scan", str(scan_path), "--json", str(merged), timeout=120)
+    return ScanResult.from_dict(json.loads(merged.read_text()))
+
+
+@pytest.mark.parametrize(("offset", "seed"), [(12, 11), (13, 29)])
+def test_findings_equal_the_manifest_verdicts(offset, seed, tmp_path):
+    lab_id = NETNS_LAB_ID + offset
+    lab.down(lab_id)
+    try:
+        manifest = lab.up(lab_id, "netns", seed, visitor_interval=0)
+        result = _pipeline(lab_id, tmp_path)
+    finally:
+        lab.down(lab_id)
+    result.findings = assess(result)
+    jsonschema.validate(result.to_dict(), SCHEMA)
+
+    verdicts = compare(result.findings, manifest)
+    report = "\n".join(v.line() for v in verdicts)
+    wrong = {v.name: v.line().split(") ", 1)[1] for v in verdicts if not v.ok}
+    assert wrong == EVIDENCE_GAPS, report
+    by_name = {v.name: v for v in verdicts}
+    uploaders = [d["name"] for d in manifest["devices"] if d["expected"]["uploads_pictures"]]
+    assert len(uploaders) == 4 and all(by_name[name].severity == "high" for name in uploaders), report
+    assert [v.name for v in verdicts if v.severity == "high"] == uploaders, report  # no false high
+    local = [d["name"] for d in manifest["devices"] if d["expected"]["severity"] is None]
+    assert local and all(by_name[name].severity is None for name in local), report
