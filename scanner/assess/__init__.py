@@ -44,7 +44,8 @@ def severity_at_least(severity: str, threshold: str) -> bool:
 def assess(result: ScanResult, *, jurisdiction: str = "cn") -> list[Finding]:
     """Every finding the rules raise for ``result``'s devices, with legal references for ``jurisdiction``."""
     check_jurisdiction(jurisdiction)
-    is_local = make_local_test(result.scan.targets)
+    recorded = result.scan.options.get("local_networks")
+    is_local = make_local_test(result.scan.targets, recorded if isinstance(recorded, list) else None)
     label_only = make_label_only_test()
     findings: list[Finding] = []
     for device in result.devices:

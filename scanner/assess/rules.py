@@ -11,7 +11,9 @@ What counts as what:
   PC, POS, router ...; ``identify.NO_CAMERA_TYPES``). A device of unknown type is neither.
 * **local destination**: an address in RFC 1918 / link-local / loopback / ULA space, in a scanned
   target network, or in the device's own /24; a name ending in .local/.lan/.home.arpa/...; these
-  never make findings (a store's own NVR or HikCentral server is not a cloud).
+  never make findings (a store's own NVR or HikCentral server is not a cloud). When the result
+  records the networks the passive side treated as local (``scan.options["local_networks"]``:
+  defaults, ``--local``, the scanned networks), observed links are judged by exactly those.
 * **label-only destination**: a cloud signature with ``flag: false`` (clouds.md "U" entries)
   names it but is never evidence: the rules treat it as an unknown destination.
 * Observed links carry the behaviour classifier's verdict (``passive:flow`` evidence) and its
@@ -178,11 +180,27 @@ def local_networks(targets: Iterable[str]) -> tuple[Network, ...]:
     return tuple(out)
 
 
-def make_local_test(targets: Iterable[str]) -> Callable[[CloudLink, Device], bool]:
-    """``is_local(link, device)``: does this destination stay inside the store network?"""
+def make_local_test(targets: Iterable[str], passive_networks: Iterable[str] | None = None,
+                    ) -> Callable[[CloudLink, Device], bool]:
+    """``is_local(link, device)``: does this destination stay inside the store network?
+    ``passive_networks``: the local networks the passive side used (``scan.options["local_networks"]``)."""
     scanned = local_networks(targets)
+    passive_local: tuple[Network, ...] | None = None
+    if passive_networks is not None:
+        parsed = []
+        for text in passive_networks:
+            try:
+                parsed.append(ipaddress.ip_network(str(text), strict=False))
+            except ValueError:
+                continue
+        passive_local = tuple(parsed)
 
     def is_local(link: CloudLink, device: Device) -> bool:
+        observed_ip = _address(link.ip) if link.source == "observed" else None
+        if observed_ip is not None and passive_local is not None:
+            # The passive side oriented this flow with these networks (its --local list, recorded in
+            # the result): one definition of "the store's networks", so a user's --local stands.
+            return any(observed_ip.version == n.version and observed_ip in n for n in passive_local + scanned)
         address = _address(link.ip) or _address(link.host)
         if address is not None:
             if any(address.version == n.version and address in n for n in LOCAL_NETWORKS + scanned):

@@ -223,3 +223,17 @@ def test_one_device_may_get_several_findings():
                                  confidence=0.9))
     assert kinds(assess(result(cam))) == [("high", "face-upload"), ("medium", "face-library"),
                                           ("low", "cloud-registered")]
+
+
+def test_observed_links_are_judged_by_the_networks_the_passive_side_used():
+    """The loopback lab's clouds live on 127.78.N.x, and a user's --local may leave 10.x outside the
+    store: when the result records the passive side's local networks, those decide, not a guess."""
+    upload = observed("storeface-pic.oss-cn-hangzhou.aliyuncs.com", "picture-upload", "snapshot-upload",
+                      ip="127.78.44.103", uploads=6)
+    cam = camera("127.77.44.213", face=True, clouds=[upload])
+    doc = result(cam)
+    assert assess(doc) == []  # no record: loopback is local
+    doc.scan.options["local_networks"] = ["127.77.0.0/16", "127.0.0.1/32"]
+    assert kinds(assess(doc)) == [("high", "face-upload")]
+    doc.scan.options["local_networks"] = ["127.0.0.0/8"]
+    assert assess(doc) == []
