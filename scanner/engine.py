@@ -33,7 +33,7 @@ from scanner.errors import PrivilegeError, UsageError
 from scanner.models import ScanInfo, ScanResult
 from scanner.net import NetContext, NetOptions
 from scanner.observations import Observation
-from scanner.targets import DEFAULT_MAX_HOSTS, TargetSet, parse_targets
+from scanner.targets import DEFAULT_MAX_HOSTS, TargetSet, parse_local_networks, parse_targets
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class ScanOptions:
     listen_seconds: float = 0.0  # > 0: listen passively beside the scan (scanner.passive.live.Listener)
     listen_iface: str | None = None  # default: the scan's interface (a mirror port is better)
     local_networks: list[str] | None = None  # the store's own networks for the passive side
+    creds: Any = None  # scanner.audit.CredentialSet: audit the devices found with these (issue 6)
 
 
 @dataclass
@@ -122,6 +123,7 @@ def can_use_raw_sockets() -> bool:
 def prepare(options: ScanOptions) -> tuple[TargetSet, Interface | None, NetContext, bool, bool, list[str]]:
     """Validate the options, choose the interface and what discovery may do; no packet sent."""
     iface = interface(options.iface) if options.iface else None
+    options.local_networks = parse_local_networks(options.local_networks)
     targets = parse_targets(options.targets, iface_network=iface.network if iface else None,
                             allow_public=options.allow_public, max_hosts=options.max_hosts)
     if iface is None:
@@ -338,8 +340,8 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
     until the listening time is over (at least as long as the scan), and what it saw -- clouds
     per device -- is merged into the result (devices the scan missed are added by MAC and IP).
     """
-    _targets, iface, _ctx, _mc, _arp, _notes = prepare(options)  # usage errors before any packet
-    listener = _start_listener(options, iface)
+    targets, iface, _ctx, _mc, _arp, _notes = prepare(options)  # usage errors before any packet
+    listener = _start_listener(options, targets, iface)
     state = ScanState()
     started = time.time()
     interrupted = False
@@ -360,21 +362,37 @@ def scan(options: ScanOptions, progress: Progress | None = None) -> ScanResult:
 
         result.scan.options["listen_seconds"] = options.listen_seconds
         result.scan.options["listen_iface"] = listener.iface
+        result.scan.options["local_networks"] = [str(n) for n in listener.table.local_networks]
         result = passive_result(listener.table, listener.summary, scan=result)
         result.scan.notes.extend(listener.notes())
+    if options.creds is not None and not result.scan.interrupted:
+        from scanner.audit import audit_scan
+
+        audit_scan(result, options, options.creds)
     return result
 
 
-def _start_listener(options: ScanOptions, iface: Interface | None) -> Any:
-    """The running passive listener for ``--listen`` (None without it); errors before the scan."""
+def _start_listener(options: ScanOptions, targets: TargetSet, iface: Interface | None) -> Any:
+    """The running passive listener for ``--listen`` (None without it); errors before the scan.
+
+    The store's own networks are, unless ``--local`` says otherwise, the private ranges, the
+    scanned networks and this host's own address: the scan's probes are LAN traffic, never a
+    device "talking to" a remote server (on ``lo`` they come from 127.0.0.1).
+    """
     if options.listen_seconds <= 0:
         return None
+    from scanner.passive.flows import DEFAULT_LOCAL_NETWORKS
     from scanner.passive.live import Listener
 
     listen_iface = options.listen_iface or (iface.name if iface else None)
     if listen_iface is None:
         raise UsageError("--listen needs an interface: give --listen-iface (a mirror port) or --iface")
-    return Listener(listen_iface, options.listen_seconds, local_networks=options.local_networks).start()
+    local = options.local_networks
+    if not local:
+        local = [*DEFAULT_LOCAL_NETWORKS, *(str(n) for n in targets.networks)]
+        if iface is not None:
+            local.append(f"{iface.ip}/32")
+    return Listener(listen_iface, options.listen_seconds, local_networks=local).start()
 
 
 def as_dict(result: ScanResult) -> dict[str, Any]:
