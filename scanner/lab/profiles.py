@@ -105,7 +105,8 @@ CLOUD_BY_HOST = {c.host: c for c in CLOUDS}
 
 _HIK_CONNECT = (
     CloudUse("litedev.hik-connect.com", 8666, "config", what="status"),
-    CloudUse("mqtt.hik-connect.lab", 31006, "heartbeat", what="status"),
+    # Handed out by the Hik-Connect platform at run time, not in the device's own configuration.
+    CloudUse("mqtt.hik-connect.lab", 31006, "heartbeat", configured=False, what="status"),
 )
 
 PROFILES: tuple[Profile, ...] = (
@@ -174,7 +175,7 @@ PROFILES: tuple[Profile, ...] = (
         face_capable=False,
         oui="24:48:45",
         builder="scanner.lab.devices.hikvision:build_nvr",
-        clouds=_HIK_CONNECT + (CloudUse("relay.hik-connect.lab", 7760, "video", what="video"),),
+        clouds=_HIK_CONNECT + (CloudUse("relay.hik-connect.lab", 7760, "video", configured=False, what="video"),),
         expected_severity="low",
         expected_kinds=("video-cloud",),
         services=("http/80", "rtsp/554", "hik-sdk/8000"),

@@ -74,19 +74,16 @@ def configured_reported(cloud: dict[str, Any], links: list[dict[str, Any]], mani
     """Is a configured manifest destination in the audit's configured clouds?
 
     Exactly by host; or by a parent domain with the same operator (XMEye's NetWork.Nat names
-    ``secu100.net``, the firmware then uses ``pub-cfg``/``access-dss.secu100.net``); or, for an
-    address the device is handed by its platform at run time (no DNS: Hik-Connect's MQTT and relay
-    addresses), by the platform registration of the same operator.
+    ``secu100.net``, the firmware then uses ``pub-cfg``/``access-dss.secu100.net``). Addresses a
+    platform hands out at run time (Hik-Connect's MQTT and relay) are not configuration: the
+    manifest marks them ``configured: false``.
     """
     for link in links:
         host = link["host"] or link["ip"] or ""
         if host == cloud["host"]:
             return True
-        if link["operator"] == cloud["operator"]:
-            if cloud["host"].endswith("." + host):
-                return True
-            if not cloud["via_dns"]:
-                return True
+        if link["operator"] == cloud["operator"] and cloud["host"].endswith("." + host):
+            return True
     return False
 
 
