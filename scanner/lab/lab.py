@@ -21,7 +21,7 @@ from typing import Any
 import scanner
 from scanner.errors import LabError, UsageError
 from scanner.lab import control, topology
-from scanner.lab.plan import LabPlan, make_plan, manifest, ns_prefix
+from scanner.lab.plan import LabChanges, LabPlan, make_plan, manifest, ns_prefix
 from scanner.lab.profiles import CLOUD_BY_HOST, CLOUDS
 from scanner.lab.runtime.node import NodeSpec
 from scanner.lab.runtime.tlsutil import write_self_signed
@@ -118,10 +118,18 @@ def up(
     manifest_path: Path | None = None,
     timeout: float = 15.0,
     visitor_interval: float = 45.0,
+    changes: LabChanges | None = None,
 ) -> dict[str, Any]:
-    """Build lab ``lab_id`` and return its manifest once every device answers."""
+    """Build lab ``lab_id`` and return its manifest once every device answers.
+
+    ``changes`` builds a changed store (devices left out, firmware replaced, uploads added; see
+    ``LabChanges``): take a lab down and up again with other changes to change the store between
+    two sweeps.
+    """
     check_lab_id(lab_id)
     mode = resolve_mode(mode)
+    if changes:
+        changes.check()  # usage errors before anything is built
     existing = LabState.load(lab_id)
     stale_cleaned = False
     if existing is not None:
@@ -135,7 +143,8 @@ def up(
         stale_cleaned = True
 
     port_offset = UNPRIVILEGED_PORT_OFFSET if mode == "loopback" and os.geteuid() != 0 else 0
-    plan = make_plan(lab_id, mode, seed, port_offset=port_offset, visitor_interval=visitor_interval)
+    plan = make_plan(lab_id, mode, seed, port_offset=port_offset, visitor_interval=visitor_interval,
+                     changes=changes)
     root = statedir(lab_id)
     root.mkdir(parents=True, exist_ok=True)
     (root / "nodes").mkdir(exist_ok=True)
@@ -155,6 +164,7 @@ def up(
         certfile, keyfile = write_self_signed(root, [c.host for c in CLOUDS])
         if mode == "netns":
             topology.build(plan)
+            _set_gateway_mac(plan)
         specs = _node_specs(plan, root, str(certfile), str(keyfile))
         for spec, namespace in specs:
             spec_path = root / "nodes" / f"{spec.name}.json"
@@ -310,6 +320,14 @@ def _device_names(state: LabState, device: str | None) -> list[str]:
         if device in (n.name, n.ip):
             return [n.name]
     raise UsageError(f"lab {state.lab_id} has no device {device!r} (see camsweep lab status)")
+
+
+def _set_gateway_mac(plan: LabPlan) -> None:
+    """Give the gateway's LAN port its seeded MAC (the kernel would draw a new one every run)."""
+    gateway = plan.namespaces["gateway"]
+    topology.ip("-n", gateway, "link", "set", "lan0", "down")
+    topology.ip("-n", gateway, "link", "set", "lan0", "address", plan.gateway_mac)
+    topology.ip("-n", gateway, "link", "set", "lan0", "up")
 
 
 def _node_specs(plan: LabPlan, root: Path, certfile: str, keyfile: str) -> list[tuple[NodeSpec, str | None]]:

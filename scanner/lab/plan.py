@@ -6,16 +6,97 @@ schedule; models, firmware and clouds come from the profiles and never change wi
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.lab.profiles import CLOUD_BY_HOST, CLOUDS, PROFILES, Profile
+from scanner.errors import UsageError
+from scanner.lab.profiles import CLOUD_BY_HOST, CLOUDS, PROFILE_BY_KEY, PROFILES, CloudUse, Profile
 
 MANIFEST_SCHEMA_VERSION = 1
 NETNS_SUBNET = "198.51.100.0/24"
 NETNS_INTERNET = "203.0.113.0/24"
 INSPECTOR_HOST = 250
+
+
+# Destinations a changed lab may add to a device: picture sinks (``LabChanges.uploads``).
+UPLOAD_CATEGORIES = ("picture-upload", "face-analytics")
+
+
+@dataclass(frozen=True)
+class LabChanges:
+    """How a run of the lab differs from the seed's standard store network, so the store can
+    change between two runs (scheduled-sweep tests, training): devices left out, firmware
+    strings replaced, picture destinations added, face capture switched on or off. Addresses,
+    MACs, serials and passwords stay those of the standard plan, so a device that is kept is the
+    same device.
+
+    ``uploads`` adds a snapshot destination (a picture-upload or face-analytics cloud) to a
+    device's configuration; the device's emulation decides whether it uses it (Hikvision cameras
+    push pictures to the OSS bucket on every walk-by).
+    """
+
+    without: tuple[str, ...] = ()
+    firmware: tuple[tuple[str, str], ...] = ()  # (device, firmware string)
+    uploads: tuple[tuple[str, str], ...] = ()  # (device, cloud host)
+    face_capture: tuple[tuple[str, bool], ...] = ()  # (device, face capture switched on) of face-capable devices
+
+    @classmethod
+    def build(cls, *, without: list[str] | None = None, firmware: dict[str, str] | None = None,
+              uploads: dict[str, str] | None = None, face_capture: dict[str, bool] | None = None) -> LabChanges:
+        return cls(tuple(sorted(without or ())), tuple(sorted((firmware or {}).items())),
+                   tuple(sorted((uploads or {}).items())), tuple(sorted((face_capture or {}).items())))
+
+    def __bool__(self) -> bool:
+        return bool(self.without or self.firmware or self.uploads or self.face_capture)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"without": list(self.without), "firmware": dict(self.firmware), "uploads": dict(self.uploads),
+                "face_capture": dict(self.face_capture)}
+
+    def check(self) -> None:
+        """UsageError for unknown devices, hosts that are not picture sinks, empty firmware strings."""
+        named = [*self.without, *(n for n, _ in self.firmware), *(n for n, _ in self.uploads),
+                 *(n for n, _ in self.face_capture)]
+        for name in named:
+            if name not in PROFILE_BY_KEY:
+                raise UsageError(f"the lab has no device {name!r} (devices: {', '.join(PROFILE_BY_KEY)})")
+        for name, on in self.face_capture:
+            if on and not PROFILE_BY_KEY[name].face_capable:
+                raise UsageError(f"{name} cannot capture faces; face capture can be switched on only on "
+                                 + ", ".join(p.key for p in PROFILES if p.face_capable))
+        for name, text in self.firmware:
+            if not text.strip() or any(ord(ch) < 32 for ch in text):
+                raise UsageError(f"bad firmware string {text!r} for {name}")
+        for name, host in self.uploads:
+            cloud = CLOUD_BY_HOST.get(host)
+            if cloud is None or cloud.category not in UPLOAD_CATEGORIES:
+                sinks = ", ".join(c.host for c in CLOUDS if c.category in UPLOAD_CATEGORIES)
+                raise UsageError(f"{name} can only be made to upload to a picture destination ({sinks}), "
+                                 f"not {host!r}")
+
+    def apply(self, devices: list[DevicePlan]) -> list[DevicePlan]:
+        """The devices of the changed store (a new list; profiles replaced, never mutated)."""
+        self.check()
+        firmware = dict(self.firmware)
+        uploads = dict(self.uploads)
+        face_capture = dict(self.face_capture)
+        changed: list[DevicePlan] = []
+        for device in devices:
+            if device.name in self.without:
+                continue
+            profile = device.profile
+            if device.name in firmware:
+                profile = dataclasses.replace(profile, firmware=firmware[device.name])
+            if device.name in face_capture:
+                profile = dataclasses.replace(profile, face_capture_enabled=face_capture[device.name])
+            host = uploads.get(device.name)
+            if host is not None and not any(u.host == host for u in profile.clouds):
+                use = CloudUse(host, CLOUD_BY_HOST[host].port, "snapshots", what="pictures")
+                profile = dataclasses.replace(profile, clouds=profile.clouds + (use,))
+            changed.append(dataclasses.replace(device, profile=profile))
+        return changed
 
 
 @dataclass
@@ -43,6 +124,13 @@ class LabPlan:
     port_offset: int = 0
     visitor_interval: float = 45.0
     namespaces: dict[str, str] = field(default_factory=dict)  # role -> netns name
+    changes: LabChanges = field(default_factory=LabChanges)  # differences from the standard store
+
+    @property
+    def gateway_mac(self) -> str:
+        """The gateway's LAN MAC: fixed by the seed (a store's router keeps its MAC across lab runs)."""
+        rng = random.Random(f"gateway:{self.seed}")
+        return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))  # locally administered
 
     @property
     def subnet(self) -> str:
@@ -60,7 +148,7 @@ def ns_prefix(lab_id: int) -> str:
 
 
 def make_plan(lab_id: int, mode: str, seed: int, *, port_offset: int = 0,
-              visitor_interval: float = 45.0) -> LabPlan:
+              visitor_interval: float = 45.0, changes: LabChanges | None = None) -> LabPlan:
     rng = random.Random(seed)
     if mode == "netns":
         lan = "198.51.100."
@@ -88,6 +176,8 @@ def make_plan(lab_id: int, mode: str, seed: int, *, port_offset: int = 0,
                 namespace=f"{ns_prefix(lab_id)}d{index:02d}" if mode == "netns" else None,
             )
         )
+    if changes:  # after every random draw: the devices that stay keep their addresses and MACs
+        devices = changes.apply(devices)
     cloud_ips = {c.host: f"{cloud_base}{100 + i}" for i, c in enumerate(CLOUDS)}
     plan = LabPlan(
         lab_id=lab_id,
@@ -101,6 +191,7 @@ def make_plan(lab_id: int, mode: str, seed: int, *, port_offset: int = 0,
         inspector_ip=inspector,
         port_offset=port_offset,
         visitor_interval=visitor_interval,
+        changes=changes or LabChanges(),
     )
     if mode == "netns":
         p = ns_prefix(lab_id)
@@ -200,6 +291,7 @@ def manifest(plan: LabPlan, *, features: dict[str, Any], statedir: str) -> dict[
         "seed": plan.seed,
         "subnet": plan.subnet,
         "gateway": plan.gateway_ip,
+        "gateway_mac": plan.gateway_mac if netns else None,
         "resolver": plan.gateway_ip,
         "outside_resolver": {"ip": plan.outside_resolver, "stands_for": ["114.114.114.114", "8.8.8.8"]},
         "port_offset": plan.port_offset,
@@ -211,6 +303,7 @@ def manifest(plan: LabPlan, *, features: dict[str, Any], statedir: str) -> dict[
         },
         "features": features,
         "statedir": statedir,
+        "changes": plan.changes.to_dict(),
         "devices": devices,
         "clouds": [
             {

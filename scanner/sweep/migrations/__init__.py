@@ -1,0 +1,1 @@
+"""Alembic migrations of the sweep database, run automatically by ``SweepStore.open``."""
