@@ -14,7 +14,20 @@ from rich.console import Console
 from rich.table import Table
 
 import scanner
+from scanner.audit.cli import CredsOption, load_creds_option, print_audit
 from scanner.errors import CamsweepError, UsageError
+from scanner.report.options import (
+    CaseId,
+    CsvOut,
+    FailOn,
+    HtmlOut,
+    JsonOut,
+    Jurisdiction,
+    Lang,
+    Operator,
+    Premises,
+    report_options,
+)
 from scanner.signatures.commands import sig_app
 from scanner.status import ExitStatus
 
@@ -91,8 +104,9 @@ def scan(
     iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE",
                                               help="Interface to scan from (and whose subnet 'auto' means).")]
     = None,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result document to PATH, or - for stdout.")]
-    = None,
+    json_out: JsonOut = None, csv_out: CsvOut = None, html_out: HtmlOut = None, lang: Lang = "en",
+    jurisdiction: Jurisdiction = "cn", fail_on: FailOn = None, premises: Premises = None, operator: Operator = None,
+    case_id: CaseId = None,
     ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
     allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
     = False,
@@ -111,12 +125,16 @@ def scan(
                                                      "--iface).")] = None,
     local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks for --listen "
                                                     "(CIDR; default: private and documentation ranges).")] = None,
+    creds: CredsOption = None,
 ) -> None:
     """Discover every device, and identify cameras, vendor, model, firmware and face capability."""
     from scanner import engine
-    from scanner.report.table import print_devices
+    from scanner.report.output import emit
     from scanner.targets import read_target_file
 
+    report = report_options(json_out=json_out, csv_out=csv_out, html_out=html_out, lang=lang,
+                            jurisdiction=jurisdiction, fail_on=fail_on, premises=premises, operator=operator,
+                            case_id=case_id)
     specs = list(targets or [])
     if target_file is not None:
         specs.extend(read_target_file(target_file))
@@ -127,19 +145,51 @@ def scan(
     )
     if listen < 0:
         raise UsageError("--listen must be a positive number of seconds")
+    options.creds = load_creds_option(creds)  # --creds: audit the devices found (scanner.audit)
     with _progress() as progress:
         result = engine.scan(options, progress)
-    if json_out == "-":
-        sys.stdout.write(result.to_json() + "\n")
-    else:
-        if json_out:
-            _write_text(Path(json_out), result.to_json() + "\n")
-        print_devices(out, result)
+    status = emit(result, report, out, err)
+    if options.creds is not None and not report.to_stdout:
+        print_audit(out, result)
     for note in result.scan.notes:
         err.print(f"note: {note}", highlight=False)
     if result.scan.interrupted:
         err.print("camsweep: interrupted; the partial result above was kept", highlight=False)
         raise typer.Exit(ExitStatus.INTERRUPTED)
+    if status:
+        raise typer.Exit(status)
+
+
+@app.command()
+def audit(
+    targets: Annotated[list[str] | None, typer.Argument(help="CIDR, range (a.b.c.d-e), address, host name or auto.")]
+    = None,
+    creds: CredsOption = None,
+    target_file: Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
+    = None,
+    iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE",
+                                              help="Interface to scan from (and whose subnet 'auto' means).")]
+    = None,
+    json_out: JsonOut = None, csv_out: CsvOut = None, html_out: HtmlOut = None, lang: Lang = "en",
+    jurisdiction: Jurisdiction = "cn", fail_on: FailOn = None, premises: Premises = None, operator: Operator = None,
+    case_id: CaseId = None,
+    ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
+    allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
+    = False,
+    max_hosts: Annotated[int, typer.Option("--max-hosts", help="Refuse more hosts than this.")] = 4096,
+    rate: Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
+    = 300.0,
+    port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080.")]
+    = None,
+) -> None:
+    """Scan, then log in to each device with the store's own credentials (one attempt, read-only) and read
+    the clouds it is configured to use and whether face capture is on."""
+    if creds is None:
+        raise UsageError("camsweep audit needs --creds FILE (the store's device credentials)")
+    scan(targets=targets, target_file=target_file, iface=iface, json_out=json_out, csv_out=csv_out,
+         html_out=html_out, lang=lang, jurisdiction=jurisdiction, fail_on=fail_on, premises=premises,
+         operator=operator, case_id=case_id, ports=ports, allow_public=allow_public, max_hosts=max_hosts, rate=rate,
+         port_map=port_map, creds=creds)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -176,8 +226,9 @@ class _progress:
 @app.command()
 def analyze(
     captures: Annotated[list[Path], typer.Argument(help="pcap or pcapng files (e.g. from a mirror port).")],
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result document to PATH, or - for stdout.")]
-    = None,
+    json_out: JsonOut = None, csv_out: CsvOut = None, html_out: HtmlOut = None, lang: Lang = "en",
+    jurisdiction: Jurisdiction = "cn", fail_on: FailOn = None, premises: Premises = None, operator: Operator = None,
+    case_id: CaseId = None,
     scan_json: Annotated[Path | None, typer.Option("--scan", help="Merge into this scan's result document.")] = None,
     local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks (CIDR; default: "
                                                     "private and documentation ranges).")] = None,
@@ -185,8 +236,12 @@ def analyze(
     """Which device sends what to which cloud: DNS, TLS SNI, HTTP heads and flow behaviour from captures."""
     from scanner.models import ScanResult
     from scanner.passive.analyze import analyze_captures, build_result
-    from scanner.report.table import print_clouds
+    from scanner.report.output import emit
 
+    # assess=True: a merged scan document's findings predate the clouds seen in the capture
+    report = report_options(json_out=json_out, csv_out=csv_out, html_out=html_out, lang=lang,
+                            jurisdiction=jurisdiction, fail_on=fail_on, premises=premises, operator=operator,
+                            case_id=case_id, assess=True)
     scan_doc = None
     if scan_json is not None:
         try:
@@ -196,14 +251,11 @@ def analyze(
     started = time.time()
     table, summary = analyze_captures(list(captures), local_networks=local or None)
     result = build_result(table, summary, scan=scan_doc, started=started)
-    if json_out == "-":
-        sys.stdout.write(result.to_json() + "\n")
-    else:
-        if json_out:
-            _write_text(Path(json_out), result.to_json() + "\n")
-        print_clouds(out, result)
+    status = emit(result, report, out, err)
     for note in summary.notes():
         err.print(f"note: {note}", highlight=False)
+    if status:
+        raise typer.Exit(status)
 
 
 @app.command()
@@ -211,16 +263,20 @@ def listen(
     iface: Annotated[str, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE", help="Interface to listen on "
                                        "(a mirror/SPAN port).")],
     seconds: Annotated[float, typer.Option(help="How long to listen.")] = 60.0,
-    json_out: Annotated[str | None, typer.Option("--json", help="Write the result document to PATH, or - for stdout.")]
-    = None,
+    json_out: JsonOut = None, csv_out: CsvOut = None, html_out: HtmlOut = None, lang: Lang = "en",
+    jurisdiction: Jurisdiction = "cn", fail_on: FailOn = None, premises: Premises = None, operator: Operator = None,
+    case_id: CaseId = None,
     local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks (CIDR).")] = None,
 ) -> None:
     """Like analyze, live: which device sends what to which cloud, from a mirror port (root)."""
     from scanner.passive.analyze import PassiveSummary, analyze_frames, build_result
     from scanner.passive.flows import FlowTable
     from scanner.passive.live import LiveStats, capture
-    from scanner.report.table import print_clouds
+    from scanner.report.output import emit
 
+    report = report_options(json_out=json_out, csv_out=csv_out, html_out=html_out, lang=lang,
+                            jurisdiction=jurisdiction, fail_on=fail_on, premises=premises, operator=operator,
+                            case_id=case_id)
     started = time.time()
     stats = LiveStats()
     summary = PassiveSummary(files=[f"live:{iface}"])
@@ -236,14 +292,11 @@ def listen(
     result = build_result(table, summary, started=started)
     result.scan.iface = iface
     result.scan.notes.append(f"kernel: {stats.kernel_packets} packets passed the filters, {stats.kernel_drops} dropped")
-    if json_out == "-":
-        sys.stdout.write(result.to_json() + "\n")
-    else:
-        if json_out:
-            _write_text(Path(json_out), result.to_json() + "\n")
-        print_clouds(out, result)
+    status = emit(result, report, out, err)
     for note in result.scan.notes:
         err.print(f"note: {note}", highlight=False)
+    if status:
+        raise typer.Exit(status)
 
 
 @lab_app.command("up")
@@ -254,12 +307,33 @@ def lab_up(
     manifest: Annotated[Path | None, typer.Option(help="Also write the ground-truth manifest here.")] = None,
     visitor_interval: Annotated[float, typer.Option(help="Mean seconds between simulated visitors.")] = 45.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    without: Annotated[list[str] | None, typer.Option("--without", metavar="DEVICE", help="Change the store: "
+                                                      "leave this device out.")] = None,
+    firmware: Annotated[list[str] | None, typer.Option("--firmware", metavar="DEVICE=STRING", help="Change the "
+                                                       "store: this device reports another firmware.")] = None,
+    upload: Annotated[list[str] | None, typer.Option("--upload", metavar="DEVICE=HOST", help="Change the store: "
+                                                     "this device also sends pictures to HOST.")] = None,
+    face_capture: Annotated[list[str] | None, typer.Option("--face-capture", metavar="DEVICE=on|off", help="Change "
+                                                           "the store: switch face capture on or off.")] = None,
 ) -> None:
     """Build the store network and return once every device answers."""
     from scanner.lab import lab
+    from scanner.lab.plan import LabChanges
 
+    def pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+        found = dict(item.split("=", 1) for item in items or [] if "=" in item)
+        if len(found) != len(items or []):
+            raise UsageError(f"{flag} wants DEVICE=VALUE")
+        return found
+
+    switches = pairs(face_capture, "--face-capture")
+    if any(v not in ("on", "off") for v in switches.values()):
+        raise UsageError("--face-capture wants DEVICE=on or DEVICE=off")
+    changes = LabChanges.build(without=without, firmware=pairs(firmware, "--firmware"),
+                               uploads=pairs(upload, "--upload"),
+                               face_capture={k: v == "on" for k, v in switches.items()})
     started = time.monotonic()
-    doc = lab.up(lab_id, mode, seed, manifest_path=manifest, visitor_interval=visitor_interval)
+    doc = lab.up(lab_id, mode, seed, manifest_path=manifest, visitor_interval=visitor_interval, changes=changes)
     if as_json:
         out.print_json(json.dumps(doc))
         return
@@ -377,11 +451,159 @@ def demo(
     seed: Annotated[int, typer.Option(help="Lab seed.")] = 1,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the scan's result document here.")]
     = None,
+    html_out: Annotated[Path, typer.Option("--html", help="Where to write the HTML report.")]
+    = Path("camsweep-demo-report.html"),
+    lang: Annotated[str, typer.Option("--lang", metavar="en|zh", help="Report language.")] = "en",
+    jurisdiction: Annotated[str, typer.Option("--jurisdiction", help="Whose law the findings cite (cn, eu, us-il).")]
+    = "cn",
 ) -> None:
-    """Build the lab, scan it as an inspector would, let a visitor walk by, take the lab down."""
+    """The whole job on the built-in lab: scan and listen while visitors walk by, findings, HTML report."""
     from scanner.lab import demo as demo_mod
 
-    raise typer.Exit(demo_mod.run(out, err, lab_id=lab_id, mode=mode, seed=seed, json_out=json_out))
+    raise typer.Exit(demo_mod.run(out, err, lab_id=lab_id, mode=mode, seed=seed, json_out=json_out,
+                                  html_out=html_out, lang=lang, jurisdiction=jurisdiction))
+
+
+# ---- scheduled sweeps (issue 7): bodies in scanner.sweep.commands ----------------------------------
+baseline_app = typer.Typer(help="The accepted state of a site: changes back to it do not alert.",
+                           no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
+Db = Annotated[str | None, typer.Option("--db", envvar="CAMSWEEP_DB", metavar="URL", help="sqlite:///PATH or "
+                                        "postgresql://USER@HOST/DB (default: a SQLite file in /var/lib/camsweep "
+                                        "as root, else ~/.local/share/camsweep).")]
+Site = Annotated[str, typer.Option("--site", envvar="CAMSWEEP_SITE", help="The premises (one database holds many).")]
+
+
+def _level_option(value: str | None, flag: str) -> str | None:
+    from scanner.sweep.diff import check_level
+
+    try:
+        return None if value is None else check_level(value)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from exc
+
+
+@app.command()
+def sweep(
+    targets: Annotated[list[str] | None, typer.Argument(help="CIDR, range, address, host name or auto.")] = None,
+    target_file: Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
+    = None,
+    iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE", help="Interface to scan "
+                                              "from.")] = None,
+    every: Annotated[str | None, typer.Option("--every", metavar="INTERVAL", help="Keep running: sweep now and "
+                                              "then every INTERVAL (90s, 30m, 1h, 1d).")] = None,
+    cron: Annotated[str | None, typer.Option("--cron", metavar="EXPR", help="Keep running: sweep on this cron "
+                                             "schedule (local time), e.g. '0 2 * * *'.")] = None,
+    listen: Annotated[float, typer.Option("--listen", metavar="SECONDS", help="Also listen passively this long "
+                                          "(root): who uploads what to which cloud.")] = 0.0,
+    listen_iface: Annotated[str | None, typer.Option("--listen-iface", envvar="CAMSWEEP_LISTEN_IFACE",
+                                                     help="Interface to listen on (a mirror/SPAN port).")] = None,
+    db: Db = None,
+    site: Site = "default",
+    alert_webhook: Annotated[str | None, typer.Option("--alert-webhook", envvar="CAMSWEEP_ALERT_WEBHOOK",
+                                                      metavar="URL", help="POST a JSON message about the changes "
+                                                      "(retried with backoff in the background).")] = None,
+    alert_level: Annotated[str, typer.Option("--alert-level", metavar="high|medium|low|info", help="Alert on "
+                                             "changes at or above this level.")] = "low",
+    alert_deadline: Annotated[float, typer.Option("--alert-deadline", metavar="SECONDS", help="Give up "
+                                                  "delivering an alert after this long.")] = 120.0,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", metavar="high|medium|low|info", help="Exit 1 when a "
+                                                "change is at or above this level (cron mail).")] = None,
+    jurisdiction: Jurisdiction = "cn",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only changes at or above --alert-level.")]
+    = False,
+    ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
+    rate: Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
+    = 300.0,
+    port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080.")]
+    = None,
+    allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
+    = False,
+    creds: CredsOption = None,
+) -> None:
+    """Scan (and listen), store the result, report and alert on what changed since the last sweep."""
+    from scanner import engine
+    from scanner.sweep import commands
+    from scanner.sweep.schedule import Cron, Every, parse_every
+    from scanner.targets import read_target_file
+
+    if every and cron:
+        raise UsageError("--every and --cron exclude each other")
+    if listen < 0 or alert_deadline <= 0:
+        raise UsageError("--listen and --alert-deadline need a positive number of seconds")
+    specs = list(targets or [])
+    if target_file is not None:
+        specs.extend(read_target_file(target_file))
+    schedule = Every(parse_every(every)) if every else Cron(cron) if cron else None
+    settings = commands.SweepSettings(
+        scan=engine.ScanOptions(targets=specs, iface=iface, ports=_parse_ports(ports), allow_public=allow_public,
+                                rate=rate, port_map=_parse_port_map(port_map), listen_seconds=listen,
+                                listen_iface=listen_iface, creds=load_creds_option(creds)),
+        db=db, site=site, alert_webhook=alert_webhook, alert_level=_level_option(alert_level, "--alert-level")
+        or "low", alert_deadline=alert_deadline, fail_on=_level_option(fail_on, "--fail-on"),
+        jurisdiction=jurisdiction, quiet=quiet)
+    if alert_webhook:
+        from scanner.sweep.alerts import check_webhook_url
+
+        check_webhook_url(alert_webhook)
+    raise typer.Exit(commands.run_sweeps(settings, schedule, out, err, _progress))
+
+
+@app.command()
+def history(
+    db: Db = None,
+    site: Site = "default",
+    all_sites: Annotated[bool, typer.Option("--all-sites", help="Every site, with a per-site summary.")] = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many sweeps.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+) -> None:
+    """List stored sweeps, newest first."""
+    from scanner.sweep import commands
+
+    commands.history(db, site, all_sites=all_sites, limit=max(limit, 1), as_json=as_json, out=out)
+
+
+@app.command()
+def diff(
+    sweep_a: Annotated[str | None, typer.Argument(metavar="[SWEEP_A]", help="From this sweep (number, latest, "
+                                                  "baseline); default: the one before SWEEP_B.")] = None,
+    sweep_b: Annotated[str | None, typer.Argument(metavar="[SWEEP_B]", help="To this sweep; default: the newest.")]
+    = None,
+    db: Db = None,
+    site: Annotated[str | None, typer.Option("--site", envvar="CAMSWEEP_SITE", help="The premises.")] = None,
+    baseline: Annotated[bool, typer.Option("--baseline", help="Compare the accepted baseline with SWEEP_A "
+                                           "(default: the newest).")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Also show info-level changes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+) -> None:
+    """What changed between two sweeps: devices, identity, face capture, clouds, upload volume, findings."""
+    from scanner.sweep import commands
+
+    commands.diff(db, site, sweep_a, sweep_b, against_baseline=baseline, show_all=show_all, as_json=as_json,
+                  out=out)
+
+
+@baseline_app.command("accept")
+def baseline_accept(
+    sweep_id: Annotated[str | None, typer.Argument(metavar="[SWEEP]", help="Default: the site's newest sweep.")]
+    = None,
+    db: Db = None,
+    site: Annotated[str | None, typer.Option("--site", envvar="CAMSWEEP_SITE", help="The premises.")] = None,
+    note: Annotated[str, typer.Option(help="Why (kept with the baseline).")] = "",
+) -> None:
+    """Accept a sweep's state: its devices, clouds and findings stop alerting when they come back."""
+    from scanner.sweep import commands
+
+    commands.baseline_accept(db, site, sweep_id, note, out)
+
+
+@baseline_app.command("show")
+def baseline_show(db: Db = None, site: Site = "default",
+                  as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False) -> None:
+    """Show the accepted baseline of a site."""
+    from scanner.sweep import commands
+
+    commands.baseline_show(db, site, as_json, out)
 
 
 def _print_devices(doc: dict[str, Any]) -> None:
