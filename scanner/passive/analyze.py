@@ -6,6 +6,12 @@ answers name the addresses devices talk to (whatever resolver they asked, includ
 outside ones), TLS ClientHellos give the SNI (reassembled across TCP segments), plain-HTTP
 request heads give host, method, path and sizes. Then every (device, destination) pair is
 classified and matched against signatures/clouds. Metadata only: no payload byte is kept.
+
+``PacketPath`` is that per-packet behaviour, and what ``camsweep listen`` runs. pcap files take the
+bulk path (``fastpath``): the same result, with the header fields of a whole buffer of records read
+as arrays and the packets of one connection counted in runs; only the packets that matter (and the
+odd ones) reach ``PacketPath`` one by one. ``analyze_captures(..., bulk=False)`` runs every packet
+through ``PacketPath``, the reference the bulk path is tested against.
 """
 
 from __future__ import annotations
@@ -19,12 +25,12 @@ from pathlib import Path
 import scanner
 from scanner.models import Device, ScanInfo, ScanResult
 from scanner.passive.classify import observe
-from scanner.passive.clouds import CloudSignatureSet, load_cloud_signatures
-from scanner.passive.decode import DecodeStats, decode, looks_like_http_request
+from scanner.passive.clouds import CloudSignatureSet, shipped
+from scanner.passive.decode import DecodeStats, Packet, decode, looks_like_http_request
 from scanner.passive.dns import TYPE_A, TYPE_AAAA, parse_dns
 from scanner.passive.flows import FlowTable
 from scanner.passive.httphead import parse_request_head
-from scanner.passive.reader import ReadStats, iter_frames
+from scanner.passive.reader import ReadStats, iter_frames, iter_pcap_batches
 from scanner.passive.tls import SniReassembler
 
 DNS_PORTS = (53, 5353)
@@ -60,21 +66,32 @@ class PassiveSummary:
         return out
 
 
-def analyze_frames(table: FlowTable, summary: PassiveSummary, frames: Iterable[tuple[float, int, bytes]]) -> None:
-    """Feed frames (timestamp, linktype, bytes) into ``table``."""
-    sni = SniReassembler()
-    for ts, linktype, frame in frames:
-        pkt = decode(linktype, frame, ts, summary.decode)
-        if pkt is None:
-            continue
+class PacketPath:
+    """What happens to one decoded packet: the flow table counts it, and the few that matter are dissected.
+
+    This is the reference behaviour of ``camsweep analyze``; the bulk path (``fastpath``) hands it every
+    packet it does not account for itself, in capture order.
+    """
+
+    __slots__ = ("table", "summary", "sni")
+
+    def __init__(self, table: FlowTable, summary: PassiveSummary) -> None:
+        self.table = table
+        self.summary = summary
+        self.sni = SniReassembler()
+
+    def packet(self, pkt: Packet) -> None:
+        summary = self.summary
+        table = self.table
+        ts = pkt.ts
         if summary.first_ts is None:
             summary.first_ts = ts
         summary.last_ts = ts
         table.add_packet(pkt)
         if not pkt.payload_len:
             if pkt.proto == 6 and pkt.tcp_flags:
-                sni.feed_packet(pkt)  # SYN/FIN/RST keep the reassembler's per-flow state right
-            continue
+                self.sni.feed_packet(pkt)  # SYN/FIN/RST keep the reassembler's per-flow state right
+            return
         if pkt.proto == 17 and (pkt.sport in DNS_PORTS or pkt.dport in DNS_PORTS):
             message = parse_dns(pkt.data())
             if message is not None and message.qr:
@@ -84,14 +101,14 @@ def analyze_frames(table: FlowTable, summary: PassiveSummary, frames: Iterable[t
                     for name in {q.name for q in message.questions} | {a.name for a in message.answers}:
                         table.add_dns(name, addresses)
                     summary.dns_answers += 1
-            continue
+            return
         if pkt.proto != 6:
-            continue
-        hello = sni.feed_packet(pkt)
+            return
+        hello = self.sni.feed_packet(pkt)
         if hello is not None and hello.sni:
             summary.client_hellos += 1
             table.add_name(pkt.src_ip, pkt.dst_ip, 6, pkt.sport, pkt.dport, hello.sni, "sni")
-            continue
+            return
         data = pkt.data()
         if looks_like_http_request(data):
             head = parse_request_head(data)
@@ -102,21 +119,41 @@ def analyze_frames(table: FlowTable, summary: PassiveSummary, frames: Iterable[t
                     table.add_name(pkt.src_ip, pkt.dst_ip, 6, pkt.sport, pkt.dport, head.host.split(":")[0], "http")
 
 
+def analyze_frames(table: FlowTable, summary: PassiveSummary, frames: Iterable[tuple[float, int, bytes]]) -> None:
+    """Feed frames (timestamp, linktype, bytes) into ``table``, one by one."""
+    path = PacketPath(table, summary)
+    stats = summary.decode
+    for ts, linktype, frame in frames:
+        pkt = decode(linktype, frame, ts, stats)
+        if pkt is not None:
+            path.packet(pkt)
+
+
 def analyze_captures(paths: list[Path], *, local_networks: list[str] | None = None,
-                     summary: PassiveSummary | None = None) -> tuple[FlowTable, PassiveSummary]:
-    """One streaming pass over every capture (UsageError for a file that is not a capture)."""
+                     summary: PassiveSummary | None = None, bulk: bool = True) -> tuple[FlowTable, PassiveSummary]:
+    """One streaming pass over every capture (UsageError for a file that is not a capture).
+
+    pcap files go through the vectorised bulk path (``fastpath``) unless ``bulk`` is False; pcapng,
+    pipes and streams frame by frame. Both give the same table.
+    """
     summary = summary or PassiveSummary()
     table = FlowTable(local_networks=local_networks)
     for path in paths:
         summary.files.append(str(path))
-        analyze_frames(table, summary, iter_frames(path, summary.read))
+        batches = iter_pcap_batches(path, summary.read) if bulk else None
+        if batches is not None:
+            from scanner.passive.fastpath import analyze_batches  # numpy: imported only when used
+
+            analyze_batches(PacketPath(table, summary), batches)
+        else:
+            analyze_frames(table, summary, iter_frames(path, summary.read))
     return table, summary
 
 
 def build_result(table: FlowTable, summary: PassiveSummary, *, scan: ScanResult | None = None,
                  signatures: CloudSignatureSet | None = None, started: float | None = None) -> ScanResult:
     """The result document: a scan's devices (when given) with the observed clouds added."""
-    signatures = signatures or load_cloud_signatures()
+    signatures = signatures or shipped()  # loaded once per process (classify and the report use it too)
     if scan is None:
         result = ScanResult(scan=ScanInfo(targets=summary.files, started=started or time.time()),
                             tool={"name": "camsweep", "version": scanner.__version__})

@@ -333,6 +333,7 @@ class ObservedDestination:
             packets_up=flow.packets_up, packets_down=flow.packets_down,
             uploads=verdict.uploads, first_seen=flow.first_seen, last_seen=flow.last_seen,
             confidence=self.confidence, evidence=evidence,
+            timeline=[[round(start, 3), float(nbytes)] for start, nbytes in flow.closed().timeline],
         )
 
 

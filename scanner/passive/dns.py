@@ -205,7 +205,7 @@ def _text(labels: list[bytes]) -> str:
     raw = b".".join(labels).lower()
     if not raw.translate(None, _PRINTABLE) and raw.count(b".") == len(labels) - 1 and b"\\" not in raw:
         return raw.decode("ascii")
-    return ".".join("".join(_escape(c) for c in label.lower()) for label in labels)
+    return ".".join("".join(map(_ESCAPED.__getitem__, label.lower())) for label in labels)
 
 
 def _escape(c: int) -> str:
@@ -214,3 +214,6 @@ def _escape(c: int) -> str:
     if 0x21 <= c <= 0x7E:
         return chr(c)
     return f"\\{c:03d}"
+
+
+_ESCAPED = [_escape(c) for c in range(256)]  # each octet as it appears in a name's text

@@ -93,6 +93,7 @@ DOCUMENT_TYPES = ("application/pdf", "application/msword", "application/vnd.", "
 UPLOAD_METHODS = ("POST", "PUT", "PATCH")
 
 BURST_KEEP = 16
+TIMELINE_MAX = 240  # timeline entries per flow (the report's upload plot)
 MAX_OPEN_OBJECTS = 8  # concurrent connections with an open object, per flow
 EXCHANGE_KEEP = 12
 RUN_KEEP = 8
@@ -113,8 +114,9 @@ _PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
 TCP_SYN = 0x02
 TCP_ACK = 0x10
 
-# Address kinds in the orientation cache.
-_REMOTE, _LOCAL, _IGNORE = 0, 1, 2
+# Address kinds (``FlowTable.address_kind``).
+ADDRESS_REMOTE, ADDRESS_LOCAL, ADDRESS_IGNORED = 0, 1, 2
+_REMOTE, _LOCAL, _IGNORE = ADDRESS_REMOTE, ADDRESS_LOCAL, ADDRESS_IGNORED
 _ADDR_CACHE_MAX = 65_536
 
 
@@ -278,7 +280,7 @@ class Flow:
         "first_exchange", "last_exchange", "iv_n", "iv_mean", "iv_m2",
         "_sec", "_sec_bytes", "_run", "runs", "run_count",
         "heads", "http_requests", "http_images", "http_image_bytes", "http_jpeg_uploads", "http_documents",
-        "instances",
+        "instances", "timeline", "timeline_width",
     )
 
     def __init__(self, key: FlowKey, ts: float, mac: str = "") -> None:
@@ -325,6 +327,10 @@ class Flow:
         self.http_jpeg_uploads = 0  # non-document uploads whose Content-Length is JPEG-sized
         self.http_documents = 0
         self.instances = 1  # live periods merged into this record
+        # Upstream objects over time for the report's plot: (start, bytes), exact until TIMELINE_MAX
+        # entries, then binned (timeline_width seconds, doubling as needed) so memory stays bounded.
+        self.timeline: list[tuple[float, int]] = []
+        self.timeline_width = 0.0
 
     # ---- packets ------------------------------------------------------------------------------
     def up(self, ts: float, ip_len: int, payload_len: int, flags: int, port: int = 0) -> None:
@@ -376,6 +382,73 @@ class Flow:
             burst = self._open.get(port)
             if burst is not None:
                 burst.replied = True
+
+    def add_run(self, port: int, ts0: float, ts1: float, packets_up: int, bytes_up: int, packets_down: int,
+                bytes_down: int, objects: tuple[int, int, float, int, float] | None, replied_before: bool,
+                replied_after: bool, syns: int = 0) -> None:
+        """A *run* of packets of one connection (``port``: the device's local port) in one call, exactly as
+        ``up``/``down`` one by one would leave this flow, under the conditions ``FlowTable.add_run`` states.
+
+        ``objects`` sums the upstream packets with payload: (count, IP bytes, first timestamp, first IP
+        length, last timestamp), or None when there are none. ``replied_before``: a downstream packet
+        with payload came before the first of them (or anywhere in the run, when there are none);
+        ``replied_after``: one came after the last of them. ``syns``: upstream SYNs (without ACK) in the run.
+        Times before ``last_seen`` are taken as ``last_seen``, as ``up``/``down`` do.
+        """
+        floor = self.last_seen
+        if ts0 < floor:  # reordered: up()/down() would clamp every packet up to the newest seen
+            ts0 = floor
+            if ts1 < floor:
+                ts1 = floor
+            if objects is not None:
+                count, nbytes, first_ts, first_len, last_ts = objects
+                objects = (count, nbytes, max(first_ts, floor), first_len, max(last_ts, floor))
+        self.last_seen = ts1
+        self.connections += syns
+        self.packets_up += packets_up
+        self.bytes_up += bytes_up
+        self.packets_down += packets_down
+        self.bytes_down += bytes_down
+        self._exchange(ts0, 0, 0)  # only the first packet can open an exchange; the rest extend it
+        self._ex_end = ts1
+        self._ex_up += bytes_up
+        self._ex_down += bytes_down
+        if replied_before:
+            burst = self._open.get(port)
+            if burst is not None:
+                burst.replied = True
+        if objects is None:
+            return
+        count, nbytes, first_ts, first_len, last_ts = objects
+        # the first upstream payload packet, as in up() ...
+        burst = self._open.get(port)
+        if burst is None:
+            if self._open:
+                self._close_stale(first_ts)
+            burst = self._open[port] = Burst(first_ts, first_ts, first_len, 1)
+        else:
+            gap = first_ts - burst.end
+            if gap >= BURST_STALL_S or (gap >= BURST_GAP_S and burst.replied):
+                self._close_burst(port)
+                burst = self._open[port] = Burst(first_ts, first_ts, first_len, 1)
+            else:
+                burst.end = first_ts
+                burst.bytes += first_len
+                burst.packets += 1
+                burst.replied = False
+        # ... and the others, which extend the same object
+        if count > 1:
+            burst.end = last_ts
+            burst.bytes += nbytes - first_len
+            burst.packets += count - 1
+        burst.replied = replied_after
+        sec = int(first_ts)
+        if sec != self._sec:
+            if self._sec >= 0:
+                self._fold_second(self._sec, self._sec_bytes)
+            self._sec = sec
+            self._sec_bytes = 0
+        self._sec_bytes += nbytes
 
     def _exchange(self, ts: float, up: int, down: int) -> None:
         if self._ex_start < 0 or ts - self._ex_end > EXCHANGE_GAP_S:
@@ -435,6 +508,32 @@ class Flow:
                     self.jpeg_pairs += 1
                 self.last_jpeg_end = burst.end
         self.bursts.append(burst)
+        self._timeline_add(burst.start, burst.bytes)
+
+    def _timeline_add(self, start: float, nbytes: int) -> None:
+        width = self.timeline_width
+        if width > 0:
+            start = math.floor(start / width) * width
+            if self.timeline and self.timeline[-1][0] == start:
+                self.timeline[-1] = (start, self.timeline[-1][1] + nbytes)
+                return
+        self.timeline.append((start, nbytes))
+        if len(self.timeline) > TIMELINE_MAX:
+            self._timeline_rebin(max(1.0, width * 2))
+
+    def _timeline_rebin(self, width: float) -> None:
+        """Sum the timeline into bins of ``width`` seconds (doubling until it fits TIMELINE_MAX)."""
+        entries = sorted(self.timeline)
+        while True:
+            bins: dict[float, int] = {}
+            for start, nbytes in entries:
+                key = math.floor(start / width) * width
+                bins[key] = bins.get(key, 0) + nbytes
+            if len(bins) <= TIMELINE_MAX:
+                break
+            width *= 2
+        self.timeline = sorted(bins.items())
+        self.timeline_width = width
 
     def _fold_second(self, sec: int, nbytes: int) -> None:
         run = self._run
@@ -537,6 +636,11 @@ class Flow:
         self.connections += other.connections
         for name, source in other.names.items():
             self.add_name(name, source)
+        if other.timeline:
+            self.timeline = sorted([*self.timeline, *other.timeline])
+            width = max(self.timeline_width, other.timeline_width)
+            if width > 0 or len(self.timeline) > TIMELINE_MAX:
+                self._timeline_rebin(max(width, 1.0))
         if other.bursts:
             keep_b = self.bursts.maxlen or BURST_KEEP
             merged_b = sorted([*self.bursts, *other.bursts], key=lambda b: b.start)[-keep_b:]
@@ -666,6 +770,10 @@ class FlowTable:
         self._kinds[ip] = kind
         return kind
 
+    def address_kind(self, ip: str) -> int:
+        """ADDRESS_LOCAL (in ``local_networks``), ADDRESS_REMOTE, or ADDRESS_IGNORED (multicast, broadcast, ...)."""
+        return self._kind(ip)
+
     def is_local(self, ip: str) -> bool:
         return self._kind(ip) == _LOCAL
 
@@ -736,6 +844,56 @@ class FlowTable:
             flow.up(ts, ip_len, payload_len, tcp_flags, sport)
         else:
             flow.down(ts, ip_len, payload_len, dport)
+        return flow
+
+    def add_run(self, key: FlowKey, port: int, ts0: float, ts1: float, packets_up: int, bytes_up: int,
+                packets_down: int, bytes_down: int, objects: tuple[int, int, float, int, float] | None,
+                replied_before: bool, replied_after: bool, syns: int = 0) -> Flow | None:
+        """Count a run of packets of one connection at once, as ``add`` one by one would; None (and nothing
+        counted) when this run cannot be taken at once: the caller then adds its packets one by one.
+
+        The caller guarantees, for the run's packets in capture order: all belong to ``key`` and the
+        device port ``port``; no other flow's packet comes between them; timestamps never decrease,
+        from ``ts0`` to ``ts1``, with at most ``EXCHANGE_GAP_S`` between neighbours; no payload on SYN,
+        FIN or RST segments (``syns`` counts the upstream SYNs without ACK, for ``Flow.connections``); the upstream
+        packets with payload (``objects``, see ``Flow.add_run``) all fall in one whole second, and each
+        follows the previous one by less than ``BURST_GAP_S``, or by less than ``BURST_STALL_S`` with
+        no downstream payload between them (times as they are, before ``Flow.add_run`` clamps them to the
+        flow's newest). Here it is checked that no later packet would start an idle sweep. The device MAC is left to the
+        caller (``Flow.local_mac``), as it is only read from frames that carry one.
+        """
+        now = self._now
+        last_sweep = self._last_sweep
+        sweep = False
+        if ts0 > now:
+            now = ts0
+            if last_sweep < 0:
+                last_sweep = ts0
+            elif ts0 - last_sweep >= self.idle_timeout / 4:
+                sweep = True
+                last_sweep = ts0
+        if ts1 > now and (last_sweep < 0 or ts1 - last_sweep >= self.idle_timeout / 4):
+            return None  # a later packet would sweep: one by one
+        flow = self.live.get(key)
+        stats = self.stats
+        count = packets_up + packets_down
+        stats.packets += count
+        stats.flow_packets += count
+        if sweep:
+            self._sweep(ts0)
+            flow = self.live.get(key)
+        self._now = max(now, ts1)
+        self._last_sweep = last_sweep
+        if flow is None:
+            if len(self.live) >= self.max_flows:
+                self._evict_oldest()
+            flow = Flow(key, ts0)
+            self.live[key] = flow
+            stats.flows_created += 1
+            if len(self.live) > stats.peak_live:
+                stats.peak_live = len(self.live)
+        flow.add_run(port, ts0, ts1, packets_up, bytes_up, packets_down, bytes_down, objects, replied_before,
+                     replied_after, syns)
         return flow
 
     def add_http_head(self, ts: float, src_ip: str, dst_ip: str, proto: int | str, sport: int, dport: int,

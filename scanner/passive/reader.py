@@ -26,12 +26,16 @@ a file that is not a capture at all, is an error: ``scanner.errors.UsageError``,
 from __future__ import annotations
 
 import gzip
+import io
 import logging
+import stat
 import struct
 import weakref
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import sub
 from pathlib import Path
 from typing import IO
 
@@ -291,13 +295,15 @@ def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suf
                 stats.bad_records += 1
                 stats.note("bad-record", f"record at offset {offset + pos} claims {caplen} captured bytes")
                 offset += pos
-                buf, eof = _fill(read, buf, pos, RESYNC_WINDOW + 2 * hlen, chunk_size)
+                window = RESYNC_WINDOW + 2 * hlen
+                buf, eof = _fill(read, buf, pos, window, chunk_size)
                 pos = 0
-                found = _pcap_resync(buf, 1, unpack, hlen, frac_limit, last_sec)
+                # The search looks at exactly ``window`` bytes (fewer at the end of the file), however the
+                # stream was chunked, so every reader of the same file resynchronises at the same record.
+                found = _pcap_resync(memoryview(buf)[:window], 1, unpack, hlen, frac_limit, last_sec)
                 if found < 0:
-                    skipped = len(buf)
-                    stats.skipped_bytes += skipped
-                    if not eof:
+                    stats.skipped_bytes += min(len(buf), window)
+                    if len(buf) >= window:
                         stats.note("gave-up", f"no plausible record in {RESYNC_WINDOW} bytes after offset {offset}")
                     return
                 stats.resyncs += 1
@@ -320,9 +326,9 @@ def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suf
 
 
 def _pcap_resync(
-    buf: bytes,
+    buf: bytes | bytearray | memoryview,
     start: int,
-    unpack: Callable[[bytes, int], tuple[int, ...]],
+    unpack: Callable[[bytes | bytearray | memoryview, int], tuple[int, ...]],
     hlen: int,
     frac_limit: int,
     last_sec: int,
@@ -350,6 +356,217 @@ def _pcap_resync(
         if nxt == len(buf) or nxt + hlen > len(buf) or plausible(nxt) >= 0:
             return q
     return -1
+
+
+# ---------------------------------------------------------------------------------------------
+# pcap files in batches (the bulk path of ``camsweep analyze``)
+# ---------------------------------------------------------------------------------------------
+
+BATCH_SIZE = 16 << 20  # bytes per buffer fill of the batch reader
+BATCH_RECORDS = 1 << 16  # records per batch at most (a fill of tiny records is cut into several batches)
+BATCH_SLACK = 256  # bytes after the data, so fixed-size header windows never run off the buffer
+
+
+class PcapBatch:
+    """The records of one buffer fill of a pcap file (``iter_pcap_batches``).
+
+    ``buf`` is the reader's own buffer, overwritten when the iterator advances: read it, then let it
+    go. ``positions`` are the offsets in ``buf`` of the record headers (``hlen`` bytes: seconds,
+    fraction, captured length, original length, in ``byte_order``); each frame follows its header.
+    Every record's frame lies inside ``buf``, and ``buf`` has ``BATCH_SLACK`` more bytes after the
+    last one.
+    """
+
+    __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype")
+
+    def __init__(self, buf: bytearray, positions: list[int], hlen: int, byte_order: str, ts_scale: float,
+                 linktype: int) -> None:
+        self.buf = buf
+        self.positions = positions
+        self.hlen = hlen
+        self.byte_order = byte_order  # "<" or ">"
+        self.ts_scale = ts_scale  # 1e-6 (microseconds) or 1e-9 (nanoseconds)
+        self.linktype = linktype
+
+    def frames(self) -> Iterator[Frame]:
+        """The records as ``iter_frames`` yields them (copies of the frames)."""
+        unpack = struct.Struct(self.byte_order + "III").unpack_from
+        buf, hlen, scale, linktype = self.buf, self.hlen, self.ts_scale, self.linktype
+        for pos in self.positions:
+            sec, frac, caplen = unpack(buf, pos)
+            yield sec + frac * scale, linktype, bytes(buf[pos + hlen : pos + hlen + caplen])
+
+
+def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_SIZE,
+                      max_records: int = BATCH_RECORDS) -> Iterator[PcapBatch] | None:
+    """The records of the pcap file at ``path`` in batches, or ``None`` when batches do not apply.
+
+    ``None`` (nothing read into ``stats``) for anything but a regular pcap file, plain or gzip: pcapng,
+    pipes, paths that cannot be read or are not captures. Use ``iter_frames`` then, which also raises the
+    ``UsageError``. Reading is the same as ``iter_frames``: the same records, timestamps and
+    ``ReadStats`` (hostile records counted, resynchronised or cut short the same way); only the buffer
+    is larger and is filled in place.
+    """
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
+        fh = open(path, "rb", buffering=0)  # owned by the generator below
+    except OSError:
+        return None
+    stream: io.FileIO | gzip.GzipFile = fh
+    try:
+        head = fh.read(4) or b""
+        if head[:2] == _GZIP_MAGIC:
+            fh.seek(0)
+            stream = gzip.GzipFile(fileobj=fh, mode="rb")
+            head = stream.read(4)
+        if len(head) < 4 or head == b"\x0a\x0d\x0d\x0a":
+            raise ValueError("not a pcap file")
+        _check_magic(head, str(path))
+        stream.seek(0)
+    except (OSError, EOFError, ValueError, zlib.error, UsageError):
+        _close(stream, fh)
+        return None
+    suffix = "+gzip" if stream is not fh else ""
+    batches = _pcap_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
+    weakref.finalize(batches, _close, stream, fh)  # closed even if iteration never starts
+    return batches
+
+
+def _pcap_batches_owned(
+    stream: io.FileIO | gzip.GzipFile, fh: io.FileIO, stats: ReadStats, batch_size: int, max_records: int, suffix: str
+) -> Iterator[PcapBatch]:
+    try:
+        yield from _pcap_batches(stream.readinto, stats, batch_size, max_records, suffix)
+    finally:
+        _close(stream, fh)
+
+
+def _fill_into(
+    readinto: Callable[[memoryview], int | None], mv: memoryview, end: int, size: int, stats: ReadStats
+) -> tuple[int, bool]:
+    """Read into ``mv[end:size]`` until it is full; (new end, end of stream reached)."""
+    while end < size:
+        try:
+            got = readinto(mv[end:size])
+        except (OSError, EOFError, ValueError, zlib.error) as exc:
+            stats.note("read-error", f"reading stopped: {exc}")
+            return end, True
+        if not got:
+            return end, True
+        end += got
+    return end, False
+
+
+def _pcap_batches(
+    readinto: Callable[[memoryview], int | None], stats: ReadStats, batch_size: int, max_records: int, suffix: str
+) -> Iterator[PcapBatch]:
+    """``_iter_pcap`` over a buffer filled in place, yielding the records of each fill at once."""
+    size = max(batch_size, RESYNC_WINDOW + 64, MAX_RECORD + 64)  # room for a resync window and any record
+    buf = bytearray(size + BATCH_SLACK)
+    mv = memoryview(buf)
+    end, eof = _fill_into(readinto, mv, 0, size, stats)
+    if end < 24:
+        stats.format = "pcap" + suffix
+        stats.truncated += 1
+        stats.note("truncated", f"file header cut short at {end} of 24 bytes")
+        return
+    # File header as in _iter_pcap: magic (4), version (2+2), reserved (4+4), snaplen (4), LinkType (4)
+    endian = "<" if struct.unpack_from("<I", buf)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED) else ">"
+    magic, network = struct.unpack_from(endian + "I16xI", buf)
+    linktype = network & 0xFFFF
+    scale = 1e-9 if magic == PCAP_MAGIC_NS else 1e-6
+    kind = {PCAP_MAGIC_US: "pcap", PCAP_MAGIC_NS: "pcap-ns", PCAP_MAGIC_MODIFIED: "pcap-modified"}[magic]
+    stats.format = kind + suffix
+    stats.interfaces += 1
+    hlen = 24 if magic == PCAP_MAGIC_MODIFIED else 16
+    unpack = struct.Struct(endian + ("IIII8x" if hlen == 24 else "IIII")).unpack_from
+    caplen_at = struct.Struct(endian + "8xI").unpack_from  # a record header's captured length
+    known = linktype in SUPPORTED_LINKTYPES
+    if not known:
+        stats._unknown(linktype)
+    frac_limit = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
+    max_record = MAX_RECORD
+    max_step = hlen + MAX_RECORD  # from one record header to the next
+
+    pos = 24
+    offset = 0  # file offset of buf[0], for messages
+    last_sec = -1
+    while True:
+        positions: list[int] = []
+        append = positions.append
+        first = pos
+        caplen = 0
+        bad = False
+        # The hot loop only steps from header to header; lengths are checked afterwards, and the walk is
+        # cut back to the first impossible record, if any (the bytes after it were never records).
+        last = end - hlen
+        for _ in repeat(None, max_records):  # at most max_records per batch (memory, with tiny records)
+            if pos > last:
+                break
+            append(pos)
+            pos += hlen + caplen_at(buf, pos)[0]
+        more = pos <= last  # the batch is full and the buffer holds more
+        if pos > end:
+            pos = positions.pop()  # the last record does not fit in the buffer (yet)
+        if positions and max(pos - positions[-1], max(map(sub, positions[1:], positions), default=0)) > max_step:
+            for index, at in enumerate(positions):
+                if caplen_at(buf, at)[0] > max_record:
+                    pos = at
+                    more = False
+                    del positions[index:]
+                    break
+        if not more and pos + hlen <= end:
+            caplen = caplen_at(buf, pos)[0]
+            bad = caplen > max_record
+        if positions:
+            count = len(positions)
+            stats.packets += count
+            stats.bytes += pos - first - hlen * count  # the records are back to back
+            last_sec = unpack(buf, positions[-1])[0]
+            if known:
+                yield PcapBatch(buf, positions, hlen, endian, scale, linktype)
+            else:
+                stats.unknown_linktype += count
+        if more:
+            continue
+        if bad:
+            # A record with an impossible length: look for the next plausible record header.
+            stats.bad_records += 1
+            stats.note("bad-record", f"record at offset {offset + pos} claims {caplen} captured bytes")
+            offset += pos
+            end = _shift(mv, pos, end)
+            pos = 0
+            if not eof:
+                end, eof = _fill_into(readinto, mv, end, size, stats)
+            window = RESYNC_WINDOW + 2 * hlen
+            found = _pcap_resync(mv[: min(end, window)], 1, unpack, hlen, frac_limit, last_sec)
+            if found < 0:
+                stats.skipped_bytes += min(end, window)
+                if end >= window:
+                    stats.note("gave-up", f"no plausible record in {RESYNC_WINDOW} bytes after offset {offset}")
+                return
+            stats.resyncs += 1
+            stats.skipped_bytes += found
+            pos = found
+            continue
+        if eof:
+            if pos < end:
+                stats.truncated += 1
+                stats.note("truncated", f"last record at offset {offset + pos} cut short by the end of the file")
+            return
+        offset += pos
+        end = _shift(mv, pos, end)
+        pos = 0
+        end, eof = _fill_into(readinto, mv, end, size, stats)
+
+
+def _shift(mv: memoryview, pos: int, end: int) -> int:
+    """Move ``mv[pos:end]`` to the front; the new end."""
+    if pos:
+        mv[: end - pos] = mv[pos:end]
+    return end - pos
 
 
 # ---------------------------------------------------------------------------------------------

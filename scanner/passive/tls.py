@@ -253,6 +253,17 @@ class SniReassembler:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def has_pending(self) -> bool:
+        """Whether any flow's ClientHello is waiting for more segments."""
+        return bool(self._pending)
+
+    def is_pending(self, key: FlowKey) -> bool:
+        """Whether ``feed_packet`` would take a payload segment of ``key`` (src_ip, dst_ip, sport, dport)."""
+        return key in self._pending
+
+    def pending_keys(self) -> list[FlowKey]:
+        return list(self._pending)
+
     def feed_packet(self, pkt: Packet) -> ClientHello | None:
         """Feed one decoded packet (anything; only TCP is looked at)."""
         if pkt.proto != 6:

@@ -9,7 +9,9 @@ import json
 import pytest
 
 from scanner.lab import lab
+from scanner.passive.analyze import analyze_captures
 from tests.labfixtures import NETNS_LAB_ID, camsweep
+from tests.passive.test_fastpath import table_state, verdicts
 
 pytestmark = pytest.mark.root
 
@@ -22,6 +24,12 @@ def test_analyze_lab_capture_names_uploaders_and_their_clouds(netns_lab, tmp_pat
     after = lab.node_command(NETNS_LAB_ID, "clouds", {"cmd": "clouds"})["clouds"]
     proc = camsweep("analyze", str(pcap), "--json", "-")
     result = json.loads(proc.stdout)
+    # what the CLI ran (the bulk path) leaves exactly the table the frame-by-frame path leaves
+    frames_table, frames_summary = analyze_captures([pcap], bulk=False)
+    bulk_table, bulk_summary = analyze_captures([pcap])
+    assert table_state(bulk_table, bulk_summary) == table_state(frames_table, frames_summary)
+    assert verdicts(bulk_table) == verdicts(frames_table)
+    assert bulk_summary.client_hellos and bulk_summary.http_heads  # a capture with payloads, not headers only
     by_ip = {d["ip"]: d for d in result["devices"]}
     uploaders = {d["ip"] for d in result["devices"] for c in d["clouds"] if c["behaviour"] == "snapshot-upload"}
     expected = {d["ip"]: d for d in netns_lab["devices"] if d["expected"]["uploads_pictures"]}

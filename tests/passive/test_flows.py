@@ -19,6 +19,7 @@ from scanner.passive.flows import (
     OVERFLOW,
     STREAM_OBJECT_S,
     TCP_ACK,
+    TIMELINE_MAX,
     TCP_SYN,
     Flow,
     FlowKey,
@@ -484,3 +485,40 @@ def test_jpeg_bound_constant_is_the_classifier_s():
     from scanner.passive import classify
 
     assert classify.JPEG_MIN_BYTES == JPEG_MIN_BYTES
+
+
+# ---- the upload timeline (the report's plot) ------------------------------------------------------------
+def _pictures(table: FlowTable, starts: list[float], size: int = 60_000) -> None:
+    """One JPEG-sized upload per start (two segments), each answered by the server."""
+    for t in starts:
+        up(table, t, size // 2)
+        up(table, t + 0.01, size // 2)
+        down(table, t + 0.05, 300)
+
+
+def test_each_upstream_object_is_on_the_timeline_with_its_start_and_bytes():
+    table = FlowTable()
+    _pictures(table, [T0, T0 + 10, T0 + 20])
+    flow = only(table).closed()
+    assert [start for start, _ in flow.timeline] == [T0, T0 + 10, T0 + 20]
+    assert all(nbytes == 60_000 for _, nbytes in flow.timeline)
+    assert flow.timeline_width == 0
+
+
+def test_a_long_capture_bins_the_timeline_and_keeps_every_byte():
+    table = FlowTable(idle_timeout=10_000)
+    n = TIMELINE_MAX * 5
+    _pictures(table, [T0 + 7 * i for i in range(n)])
+    flow = only(table).closed()
+    assert len(flow.timeline) <= TIMELINE_MAX and flow.timeline_width >= 1
+    assert sum(nbytes for _, nbytes in flow.timeline) == 60_000 * n  # binned, never dropped
+    starts = [start for start, _ in flow.timeline]
+    assert starts == sorted(starts) and starts[0] <= T0 and starts[-1] <= T0 + 7 * (n - 1)
+
+
+def test_archived_and_live_periods_merge_their_timelines():
+    table = FlowTable(idle_timeout=60)
+    _pictures(table, [T0, T0 + 5])
+    _pictures(table, [T0 + 1000, T0 + 1005])  # the first period was archived meanwhile
+    flow = only(table).closed()
+    assert [start for start, _ in flow.timeline] == [T0, T0 + 5, T0 + 1000, T0 + 1005]
