@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ def _need_pg() -> str:
     pytest.skip("needs a PostgreSQL server: set CAMSWEEP_TEST_PG_URL (tests/run.sh does)")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database (dropped afterwards)."""
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database's URL (dropped afterwards)."""
     admin_url = sa.make_url(_need_pg()).set(drivername="postgresql+psycopg")
     name = f"camsweep_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -43,6 +44,13 @@ def pg_url() -> Iterator[str]:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database (dropped afterwards)."""
+    with fresh_pg_database() as url:
+        yield url
 
 
 def sqlite_url(tmp_path: Path) -> str:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from scanner.lab import lab
 from scanner.lab.plan import LabChanges
 from scanner.sweep.store import SweepStore
 from tests.labfixtures import NETNS_LAB_ID, camsweep
-from tests.sweep.conftest import sqlite_url
+from tests.sweep.conftest import fresh_pg_database, sqlite_url
 
 pytestmark = pytest.mark.root
 
@@ -66,46 +67,67 @@ def stop(proc: subprocess.Popen[str]) -> None:
     proc.communicate(timeout=30)
 
 
-def sweep_while_visitors_walk_by(lab_id: int, argv: list[str]) -> subprocess.CompletedProcess[str]:
-    proc = in_lab(lab_id, argv)
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """The baseline sweep and the next one after the store changed, once per backend -- the two
+    backends' sweeps run side by side on the same lab (each its own site), so both see the same
+    store and the scenario's minutes are spent once."""
+    tmp = tmp_path_factory.mktemp("scenario")
+    posts, ready = tmp / "posts.jsonl", tmp / "ready"
+    hook = f"http://127.0.0.1:{RECEIVER_PORT}/hook"
+    truth: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[subprocess.CompletedProcess[str]]] = {"sqlite": [], "postgresql": []}
+    with fresh_pg_database() as pg:
+        urls = {"sqlite": sqlite_url(tmp), "postgresql": pg}
+        try:
+            for changes in (BEFORE, AFTER):
+                lab.down(SCENARIO_LAB)
+                manifest = lab.up(SCENARIO_LAB, "netns", SEED, visitor_interval=0, changes=changes)
+                truth.update({d["name"]: d for d in manifest["devices"]})
+                receiver = start_receiver(SCENARIO_LAB, posts, ready)
+                try:
+                    done = sweeps_while_visitors_walk_by(SCENARIO_LAB, {
+                        backend: sweep_argv(url, "--site", f"store-042-{backend}", "--listen", "40", "--listen-iface",
+                                            "mirror0", "--alert-webhook", hook, "--alert-level", "low", "--fail-on",
+                                            "medium")
+                        for backend, url in urls.items()})
+                finally:
+                    stop(receiver)
+                for backend, proc in done.items():
+                    runs[backend].append(proc)
+        finally:
+            lab.down(SCENARIO_LAB)
+        messages = [json.loads(line) for line in posts.read_text().splitlines()]
+        yield {"truth": truth, "runs": runs, "urls": urls, "messages": messages}
+
+
+def sweeps_while_visitors_walk_by(lab_id: int, argvs: dict[str, list[str]]
+                                  ) -> dict[str, subprocess.CompletedProcess[str]]:
+    procs = {name: in_lab(lab_id, argv) for name, argv in argvs.items()}
     try:
         for _ in range(2):  # two visitors during the listening window: every face camera uploads
             time.sleep(8)
             lab.walkby(lab_id)
-        out, err = proc.communicate(timeout=240)
+        results = {}
+        for name, proc in procs.items():
+            out, err = proc.communicate(timeout=240)
+            results[name] = subprocess.CompletedProcess(argvs[name], proc.returncode, out, err)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    return results
 
 
-@pytest.fixture
-def scenario_lab():
-    lab.down(SCENARIO_LAB)
-    try:
-        yield
-    finally:
-        lab.down(SCENARIO_LAB)
-
-
-def test_the_next_sweep_lists_exactly_what_changed_and_alerts_exactly_that(scenario_lab, db_url, tmp_path):
-    posts, ready = tmp_path / "posts.jsonl", tmp_path / "ready"
-    hook = f"http://127.0.0.1:{RECEIVER_PORT}/hook"
-    argv = sweep_argv(db_url, "--site", "store-042", "--listen", "40", "--listen-iface", "mirror0",
-                      "--alert-webhook", hook, "--alert-level", "low", "--fail-on", "medium")
-    truth = {}
-    for changes, expected_status in ((BEFORE, 0), (AFTER, 1)):
-        lab.down(SCENARIO_LAB)
-        manifest = lab.up(SCENARIO_LAB, "netns", SEED, visitor_interval=0, changes=changes)
-        truth.update({d["name"]: d for d in manifest["devices"]})
-        receiver = start_receiver(SCENARIO_LAB, posts, ready)
-        try:
-            done = sweep_while_visitors_walk_by(SCENARIO_LAB, argv)
-        finally:
-            stop(receiver)
-        assert done.returncode == expected_status, done.stdout + done.stderr
-    assert "0 dropped by the kernel" in done.stderr
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_next_sweep_lists_exactly_what_changed_and_alerts_exactly_that(scenario, backend):
+    site = f"store-042-{backend}"
+    db_url, truth = scenario["urls"][backend], scenario["truth"]
+    before, after = scenario["runs"][backend]
+    assert before.returncode == 0, before.stdout + before.stderr
+    assert after.returncode == 1, after.stdout + after.stderr  # --fail-on medium: the changes are high
+    assert "0 dropped by the kernel" in after.stderr
 
     expected = {  # device -> (kinds it must have, kinds it may also have)
         "dahua-cam": ({"camera-appeared"}, {"cloud-added", "finding-raised"}),
@@ -113,7 +135,8 @@ def test_the_next_sweep_lists_exactly_what_changed_and_alerts_exactly_that(scena
         "axis-cam": ({"firmware-changed"}, set()),
         "printer": ({"device-disappeared"}, set()),
     }
-    [message] = [json.loads(line) for line in posts.read_text().splitlines()]  # the first sweep: nothing to alert
+    # the first sweep of a site has nothing to alert: one message per site
+    [message] = [m for m in scenario["messages"] if m["site"] == site]
     by_mac: dict[str, list[dict[str, Any]]] = {}
     for change in message["changes"]:
         by_mac.setdefault(change["identity"], []).append(change)
@@ -125,15 +148,15 @@ def test_the_next_sweep_lists_exactly_what_changed_and_alerts_exactly_that(scena
     assert (firmware["before"], firmware["after"]) == ("10.12.114", "10.12.200")
     upload = next(c for c in by_mac[truth["hik-cam"]["mac"]] if c["kind"] == "picture-cloud-added")
     assert (upload["subject"], upload["level"]) == (OSS, "high")
-    assert message["site"] == "store-042" and message["level"] == "high"
+    assert message["level"] == "high"
 
     # What was alerted is what the stored sweep and `camsweep diff` say.
-    diff = json.loads(camsweep("diff", "--db", db_url, "--site", "store-042", "--json").stdout)
+    diff = json.loads(camsweep("diff", "--db", db_url, "--site", site, "--json").stdout)
     assert diff["to"]["id"] == message["sweep_id"] and diff["from"]["id"] == message["previous_sweep_id"]
     live = [c for c in diff["changes"] if c["level"] != "info"]
     assert sorted((c["kind"], c["identity"]) for c in live) == sorted(
         (c["kind"], c["identity"]) for c in message["changes"])
-    history = json.loads(camsweep("history", "--db", db_url, "--site", "store-042", "--json").stdout)
+    history = json.loads(camsweep("history", "--db", db_url, "--site", site, "--json").stdout)
     newest, baseline = history["sweeps"]
     assert (newest["id"], newest["previous_sweep_id"], newest["top_level"]) == (
         message["sweep_id"], baseline["id"], "high")
@@ -180,7 +203,7 @@ def test_a_sweep_killed_midway_leaves_nothing_and_the_next_sweep_works(signal_la
 
 def test_every_keeps_sweeping_and_ctrl_c_between_sweeps_stops_cleanly(signal_lab, tmp_path):
     db = sqlite_url(tmp_path)
-    proc = direct(signal_lab, sweep_argv(db, "--every", "30s"))
+    proc = direct(signal_lab, sweep_argv(db, "--every", "15s"))
     try:
         deadline = time.monotonic() + 150
         count = 0
@@ -191,7 +214,7 @@ def test_every_keeps_sweeping_and_ctrl_c_between_sweeps_stops_cleanly(signal_lab
             if Path(db.removeprefix("sqlite:///")).exists():
                 with SweepStore.open(db) as store:
                     count = len(store.sweeps())
-        proc.send_signal(signal.SIGINT)  # the third sweep is due 30 s after the second started
+        proc.send_signal(signal.SIGINT)  # the third sweep is due 15 s after the second started
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -202,4 +225,4 @@ def test_every_keeps_sweeping_and_ctrl_c_between_sweeps_stops_cleanly(signal_lab
     with SweepStore.open(db) as store:
         second, first = store.sweeps()
     assert second.previous_sweep_id == first.id
-    assert 29 <= second.started_at - first.started_at < 60  # on schedule, from the start of the previous sweep
+    assert 14 <= second.started_at - first.started_at < 30  # on schedule, from the start of the previous sweep
