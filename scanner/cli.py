@@ -30,6 +30,7 @@ from scanner.report.options import (
 )
 from scanner.signatures.commands import sig_app
 from scanner.status import ExitStatus
+from scanner.targets import parse_local_networks
 
 app = typer.Typer(
     name="camsweep",
@@ -249,7 +250,7 @@ def analyze(
         except (OSError, ValueError) as exc:
             raise UsageError(f"cannot read scan result {scan_json}: {exc}") from exc
     started = time.time()
-    table, summary = analyze_captures(list(captures), local_networks=local or None)
+    table, summary = analyze_captures(list(captures), local_networks=parse_local_networks(local))
     result = build_result(table, summary, scan=scan_doc, started=started)
     status = emit(result, report, out, err)
     for note in summary.notes():
@@ -280,7 +281,7 @@ def listen(
     started = time.time()
     stats = LiveStats()
     summary = PassiveSummary(files=[f"live:{iface}"])
-    table = FlowTable(local_networks=local or None)
+    table = FlowTable(local_networks=parse_local_networks(local))
     frames = capture(iface, seconds, stats)
     try:
         analyze_frames(table, summary, frames)

@@ -75,3 +75,13 @@ def test_local_networks_are_normalised():
 def test_bad_local_networks_are_one_line_usage_errors(bad):
     with pytest.raises(UsageError, match="--local .* is not a network"):
         parse_local_networks([bad])
+
+
+@pytest.mark.parametrize("command", [["analyze", "missing.pcap"], ["listen", "--iface", "lo", "--seconds", "1"]])
+def test_a_bad_local_network_on_the_command_line_is_a_one_line_error(command):
+    from tests.labfixtures import camsweep
+
+    proc = camsweep(*command, "--local", "store-lan", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("camsweep: error: --local 'store-lan' is not a network (want a CIDR such as "
+                                   "192.168.1.0/24)")

@@ -172,6 +172,8 @@ def build_result(table: FlowTable, summary: PassiveSummary, *, scan: ScanResult 
                                                            and c.port == dest.flow.key.remote_port)]
         device.clouds.append(dest.cloud_link())
     result.devices.sort(key=lambda d: ipaddress.ip_address(d.ip))
+    # The networks this pass treated as the store's own: the assessment judges observed links by them.
+    result.scan.options.setdefault("local_networks", [str(n) for n in table.local_networks])
     result.scan.notes.extend(summary.notes())
     result.scan.finished = time.time()
     return result
