@@ -51,6 +51,21 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 LabId = Annotated[int, typer.Option("--lab-id", envvar="CAMSWEEP_LAB_ID", help="Which lab (0-99); names carry it.")]
 
 
+# The scan options every scanning command (scan, audit, sweep) shares, declared once.
+Targets = Annotated[list[str] | None, typer.Argument(help="CIDR, range (a.b.c.d-e), address, host name or auto.")]
+TargetFile = Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
+Iface = Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE",
+                                           help="Interface to scan from (and whose subnet 'auto' means).")]
+Ports = Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")]
+AllowPublic = Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
+MaxHosts = Annotated[int, typer.Option("--max-hosts", help="Refuse more hosts than this.")]
+Rate = Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
+Listen = Annotated[float, typer.Option("--listen", metavar="SECONDS", help="Also listen passively this long (root): "
+                                       "which device uploads what to which cloud.")]
+ListenIface = Annotated[str | None, typer.Option("--listen-iface", envvar="CAMSWEEP_LISTEN_IFACE",
+                                                 help="Interface to listen on (a mirror/SPAN port; default --iface).")]
+
+
 @app.callback()
 def root(
     debug: Annotated[bool, typer.Option("--debug", envvar="CAMSWEEP_DEBUG", help="Show tracebacks.")] = False,
@@ -98,32 +113,23 @@ def _parse_port_map(text: str | None) -> dict[int, int]:
 
 @app.command()
 def scan(
-    targets: Annotated[list[str] | None, typer.Argument(help="CIDR, range (a.b.c.d-e), address, host name or auto.")]
-    = None,
-    target_file: Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
-    = None,
-    iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE",
-                                              help="Interface to scan from (and whose subnet 'auto' means).")]
-    = None,
+    targets: Targets = None,
+    target_file: TargetFile = None,
+    iface: Iface = None,
     json_out: JsonOut = None, csv_out: CsvOut = None, html_out: HtmlOut = None, lang: Lang = "en",
     jurisdiction: Jurisdiction = "cn", fail_on: FailOn = None, premises: Premises = None, operator: Operator = None,
     case_id: CaseId = None,
-    ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
-    allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
-    = False,
-    max_hosts: Annotated[int, typer.Option("--max-hosts", help="Refuse more hosts than this.")] = 4096,
-    rate: Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
-    = 300.0,
+    ports: Ports = None,
+    allow_public: AllowPublic = False,
+    max_hosts: MaxHosts = 4096,
+    rate: Rate = 300.0,
     multicast: Annotated[bool | None, typer.Option("--multicast/--no-multicast",
                                                    help="Multicast discovery (default: on the local segment).")]
     = None,
     port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080 "
                                                   "(port-forwarded setups, the unprivileged lab).")] = None,
-    listen: Annotated[float, typer.Option("--listen", metavar="SECONDS", help="Also listen passively this long "
-                                          "(root): which device uploads what to which cloud.")] = 0.0,
-    listen_iface: Annotated[str | None, typer.Option("--listen-iface", envvar="CAMSWEEP_LISTEN_IFACE",
-                                                     help="Interface to listen on (a mirror/SPAN port; default "
-                                                     "--iface).")] = None,
+    listen: Listen = 0.0,
+    listen_iface: ListenIface = None,
     local: Annotated[list[str] | None, typer.Option("--local", help="The store's own networks for --listen "
                                                     "(CIDR; default: private and documentation ranges).")] = None,
     creds: CredsOption = None,
@@ -163,23 +169,17 @@ def scan(
 
 @app.command()
 def audit(
-    targets: Annotated[list[str] | None, typer.Argument(help="CIDR, range (a.b.c.d-e), address, host name or auto.")]
-    = None,
+    targets: Targets = None,
     creds: CredsOption = None,
-    target_file: Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
-    = None,
-    iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE",
-                                              help="Interface to scan from (and whose subnet 'auto' means).")]
-    = None,
+    target_file: TargetFile = None,
+    iface: Iface = None,
     json_out: JsonOut = None, csv_out: CsvOut = None, html_out: HtmlOut = None, lang: Lang = "en",
     jurisdiction: Jurisdiction = "cn", fail_on: FailOn = None, premises: Premises = None, operator: Operator = None,
     case_id: CaseId = None,
-    ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
-    allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
-    = False,
-    max_hosts: Annotated[int, typer.Option("--max-hosts", help="Refuse more hosts than this.")] = 4096,
-    rate: Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
-    = 300.0,
+    ports: Ports = None,
+    allow_public: AllowPublic = False,
+    max_hosts: MaxHosts = 4096,
+    rate: Rate = 300.0,
     port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080.")]
     = None,
 ) -> None:
@@ -486,19 +486,15 @@ def _level_option(value: str | None, flag: str) -> str | None:
 
 @app.command()
 def sweep(
-    targets: Annotated[list[str] | None, typer.Argument(help="CIDR, range, address, host name or auto.")] = None,
-    target_file: Annotated[Path | None, typer.Option("-iL", "--target-file", help="Read targets from a file.")]
-    = None,
-    iface: Annotated[str | None, typer.Option("--iface", "-i", envvar="CAMSWEEP_IFACE", help="Interface to scan "
-                                              "from.")] = None,
+    targets: Targets = None,
+    target_file: TargetFile = None,
+    iface: Iface = None,
     every: Annotated[str | None, typer.Option("--every", metavar="INTERVAL", help="Keep running: sweep now and "
                                               "then every INTERVAL (90s, 30m, 1h, 1d).")] = None,
     cron: Annotated[str | None, typer.Option("--cron", metavar="EXPR", help="Keep running: sweep on this cron "
                                              "schedule (local time), e.g. '0 2 * * *'.")] = None,
-    listen: Annotated[float, typer.Option("--listen", metavar="SECONDS", help="Also listen passively this long "
-                                          "(root): who uploads what to which cloud.")] = 0.0,
-    listen_iface: Annotated[str | None, typer.Option("--listen-iface", envvar="CAMSWEEP_LISTEN_IFACE",
-                                                     help="Interface to listen on (a mirror/SPAN port).")] = None,
+    listen: Listen = 0.0,
+    listen_iface: ListenIface = None,
     db: Db = None,
     site: Site = "default",
     alert_webhook: Annotated[str | None, typer.Option("--alert-webhook", envvar="CAMSWEEP_ALERT_WEBHOOK",
@@ -513,13 +509,11 @@ def sweep(
     jurisdiction: Jurisdiction = "cn",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only changes at or above --alert-level.")]
     = False,
-    ports: Annotated[str | None, typer.Option(help="TCP ports to check, e.g. 80,554,8000-8010.")] = None,
-    rate: Annotated[float, typer.Option(envvar="CAMSWEEP_RATE", help="New connections/datagrams per second.")]
-    = 300.0,
+    ports: Ports = None,
+    rate: Rate = 300.0,
     port_map: Annotated[str | None, typer.Option("--port-map", help="Reach PORT at another port, e.g. 80=10080.")]
     = None,
-    allow_public: Annotated[bool, typer.Option("--allow-public", help="Allow public addresses (off: refused).")]
-    = False,
+    allow_public: AllowPublic = False,
     creds: CredsOption = None,
 ) -> None:
     """Scan (and listen), store the result, report and alert on what changed since the last sweep."""

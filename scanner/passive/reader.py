@@ -236,13 +236,11 @@ def _fill(read: Reader, buf: bytes, pos: int, want: int, chunk_size: int) -> tup
 # ---------------------------------------------------------------------------------------------
 
 
-def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suffix: str) -> Iterator[Frame]:
-    buf, eof = _fill(read, head, 0, 24, chunk_size)
-    if len(buf) < 24:
-        stats.format = "pcap" + suffix
-        stats.truncated += 1
-        stats.note("truncated", f"file header cut short at {len(buf)} of 24 bytes")
-        return
+def _pcap_header(buf: bytes | bytearray, stats: ReadStats, suffix: str
+                 ) -> tuple[str, int, int, float, int, Callable[..., tuple[int, ...]], bool, int]:
+    """Parse a pcap file header (at least 24 bytes of ``buf``) and note its format in ``stats``:
+    (endian, magic, linktype, timestamp scale, record header length, record header unpacker,
+    linktype supported, fraction limit)."""
     # File header: magic (4), version major (2), minor (2), reserved/thiszone (4), reserved/sigfigs (4),
     # snaplen (4), LinkType and additional information (4)
     endian = "<" if struct.unpack_from("<I", buf)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED) else ">"
@@ -260,6 +258,17 @@ def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suf
     if not known:
         stats._unknown(linktype)
     frac_limit = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
+    return endian, magic, linktype, scale, hlen, unpack, known, frac_limit
+
+
+def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suffix: str) -> Iterator[Frame]:
+    buf, eof = _fill(read, head, 0, 24, chunk_size)
+    if len(buf) < 24:
+        stats.format = "pcap" + suffix
+        stats.truncated += 1
+        stats.note("truncated", f"file header cut short at {len(buf)} of 24 bytes")
+        return
+    endian, magic, linktype, scale, hlen, unpack, known, frac_limit = _pcap_header(buf, stats, suffix)
     max_record = MAX_RECORD
 
     pos = 24
@@ -472,21 +481,8 @@ def _pcap_batches(
         stats.truncated += 1
         stats.note("truncated", f"file header cut short at {end} of 24 bytes")
         return
-    # File header as in _iter_pcap: magic (4), version (2+2), reserved (4+4), snaplen (4), LinkType (4)
-    endian = "<" if struct.unpack_from("<I", buf)[0] in (PCAP_MAGIC_US, PCAP_MAGIC_NS, PCAP_MAGIC_MODIFIED) else ">"
-    magic, network = struct.unpack_from(endian + "I16xI", buf)
-    linktype = network & 0xFFFF
-    scale = 1e-9 if magic == PCAP_MAGIC_NS else 1e-6
-    kind = {PCAP_MAGIC_US: "pcap", PCAP_MAGIC_NS: "pcap-ns", PCAP_MAGIC_MODIFIED: "pcap-modified"}[magic]
-    stats.format = kind + suffix
-    stats.interfaces += 1
-    hlen = 24 if magic == PCAP_MAGIC_MODIFIED else 16
-    unpack = struct.Struct(endian + ("IIII8x" if hlen == 24 else "IIII")).unpack_from
+    endian, magic, linktype, scale, hlen, unpack, known, frac_limit = _pcap_header(buf, stats, suffix)
     caplen_at = struct.Struct(endian + "8xI").unpack_from  # a record header's captured length
-    known = linktype in SUPPORTED_LINKTYPES
-    if not known:
-        stats._unknown(linktype)
-    frac_limit = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
     max_record = MAX_RECORD
     max_step = hlen + MAX_RECORD  # from one record header to the next
 
