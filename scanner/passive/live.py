@@ -30,6 +30,7 @@ SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4  # sll_pkttype of frames this host sent
 SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33  # linux/asm-generic/socket.h
 BPF_RET_K = 0x06  # BPF_RET | BPF_K: "accept this many bytes"
 HEADER_BYTES = 128  # Ethernet + VLAN + IPv6 + TCP options fit
 FULL_BYTES = 65535
@@ -63,6 +64,16 @@ def _filter(expression: str, keep: int) -> object:
     return program
 
 
+def _large_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Ask for a ``size``-byte kernel receive buffer. Plain SO_RCVBUF is capped by
+    net.core.rmem_max (often 208 kB: a video burst while Python is busy overflows it); a packet
+    socket needs CAP_NET_RAW anyway, and with CAP_NET_ADMIN (root) SO_RCVBUFFORCE lifts the cap."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 def open_sockets(iface: str) -> list[socket.socket]:
     """The two filtered packet sockets on ``iface`` (PrivilegeError / UsageError on failure)."""
     sockets = []
@@ -71,7 +82,7 @@ def open_sockets(iface: str) -> list[socket.socket]:
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _filter(expression, keep))  # type: ignore[call-overload]
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+            _large_receive_buffer(sock, 32 << 20)
             sock.bind((iface, 0))
             sock.setblocking(False)
     except PermissionError as exc:
@@ -198,7 +209,7 @@ def record_pcap(iface: str, seconds: float, output: str, bpf: str = "") -> int:
     try:
         if bpf:
             sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _filter(bpf, FULL_BYTES))  # type: ignore[call-overload]
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 20)
+        _large_receive_buffer(sock, 64 << 20)
         sock.bind((iface, 0))
         sock.settimeout(0.2)
         buffer = bytearray(FULL_BYTES)

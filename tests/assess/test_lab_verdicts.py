@@ -1,5 +1,5 @@
-"""The whole pipeline against the lab's ground truth, for two seeds: scan from the inspector,
-record the mirror port while visitors walk by, analyze the capture with the scan, assess, and
+"""The whole pipeline against the lab's ground truth, for two seeds: scan from the inspector while
+listening to the mirror port as visitors walk by (`scan --listen`), assess, and
 compare with the manifest's expected verdicts (scanner.assess.verdicts: the highest severity per
 device must equal the expected one and the expected kinds must be present): every
 face-uploading device high, no false high, no finding for devices that stay local."""
@@ -7,7 +7,9 @@ face-uploading device high, no false high, no finding for devices that stay loca
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
@@ -18,7 +20,7 @@ from scanner.assess import assess
 from scanner.assess.verdicts import compare
 from scanner.lab import lab
 from scanner.models import ScanResult
-from tests.labfixtures import NETNS_LAB_ID, camsweep
+from tests.labfixtures import NETNS_LAB_ID
 
 pytestmark = pytest.mark.root
 
@@ -42,15 +44,24 @@ EVIDENCE_GAPS = {
 
 
 def _pipeline(lab_id: int, tmp_path) -> ScanResult:
-    scan = camsweep("lab", "exec", "--lab-id", str(lab_id), "--", sys.executable, "-m", "scanner", "scan",
-                    "198.51.100.0/24", "--iface", "eth0", "--json", "-", timeout=180)
-    scan_path = tmp_path / "scan.json"
-    scan_path.write_text(scan.stdout)
-    pcap, merged = tmp_path / "store.pcap", tmp_path / "merged.json"
-    camsweep("lab", "pcap", str(pcap), "--lab-id", str(lab_id), "--seconds", str(CAPTURE_S),
-             "--walkby-every", str(WALKBY_EVERY_S), timeout=CAPTURE_S + 120)
-    camsweep("analyze", str(pcap), "--scan", str(scan_path), "--json", str(merged), timeout=120)
-    return ScanResult.from_dict(json.loads(merged.read_text()))
+    """`camsweep scan --listen` from the inspector (the mirror port) while visitors walk by."""
+    out = tmp_path / "scan.json"
+    argv = [sys.executable, "-m", "scanner", "lab", "exec", "--lab-id", str(lab_id), "--", sys.executable, "-m",
+            "scanner", "scan", "198.51.100.0/24", "--iface", "eth0", "--listen", str(CAPTURE_S),
+            "--listen-iface", "mirror0", "--json", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        started = time.monotonic()
+        while proc.poll() is None and time.monotonic() - started < CAPTURE_S - WALKBY_EVERY_S:
+            time.sleep(WALKBY_EVERY_S)
+            lab.walkby(lab_id)
+        _, errors = proc.communicate(timeout=CAPTURE_S + 120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, errors
+    return ScanResult.from_dict(json.loads(out.read_text()))
 
 
 SEEDS = {12: 11, 13: 29}  # lab id offset -> seed
