@@ -186,7 +186,7 @@ def test_a_sweep_killed_midway_leaves_nothing_and_the_next_sweep_works(signal_la
     assert first.returncode == 0, err
     for sig, status in ((signal.SIGTERM, 130), (signal.SIGKILL, -signal.SIGKILL)):
         proc = direct(signal_lab, sweep_argv(db_url, "--listen", "60", "--listen-iface", "mirror0"))
-        time.sleep(6)  # scanning and listening
+        time.sleep(4)  # scanning and listening
         assert proc.poll() is None
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
