@@ -117,7 +117,7 @@ def http_get(dev: NodeHandle, sock: socket.socket) -> bytes:
     return sock.recv(65536)
 
 
-def assert_silent(sock: socket.socket, request: bytes, wait: float = 1.0) -> None:
+def assert_silent(sock: socket.socket, request: bytes, wait: float = 0.5) -> None:
     """``request`` gets no answer within ``wait`` seconds, and the connection stays open."""
     sock.settimeout(wait)
     sock.sendall(request)
@@ -128,7 +128,7 @@ def assert_silent(sock: socket.socket, request: bytes, wait: float = 1.0) -> Non
 def assert_hung_everywhere(dev: NodeHandle) -> None:
     """A fresh connection to either port is accepted and never answered."""
     with pytest.raises(requests.exceptions.ReadTimeout):
-        requests.get(f"http://{dev.ip}:{dev.port(80)}/", timeout=(2, 1))
+        requests.get(f"http://{dev.ip}:{dev.port(80)}/", timeout=(2, 0.5))
     with socket.create_connection((dev.ip, dev.port(554)), timeout=2) as s:
         assert_silent(s, f"OPTIONS rtsp://{dev.ip}/11 RTSP/1.0\r\nCSeq: 9\r\n\r\n".encode())
 
