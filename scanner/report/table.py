@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from scanner.models import SEVERITIES, Device, Finding, ScanResult
+from scanner.models import SEVERITIES, CloudLink, Device, Finding, ScanResult
 from scanner.report.fmt import clean
 from scanner.report.i18n import severity_label, text
 
@@ -50,15 +50,16 @@ def print_devices(console: Console, result: ScanResult) -> None:
 
 def print_clouds(console: Console, result: ScanResult) -> None:
     """One row per (device, destination) observed: who sends what to which cloud."""
-    table = Table(title="cloud destinations observed")
+    table = Table(title="cloud destinations")
     for column in ("device", "mac", "vendor / model", "destination", "operator", "category", "behaviour",
                    "pictures", "up", "down"):
         table.add_column(column, overflow="fold")
     rows = 0
     for d in result.devices:
         for c in sorted(d.clouds, key=lambda c: -c.bytes_up):
-            dest = f"{c.host or c.ip}:{c.port}"
-            behaviour = _t(c.behaviour)
+            dest = _destination(c)
+            # configured (self-audit) and discovery (e.g. SADP's platform flag) entries have no traffic
+            behaviour = _t(c.behaviour) if c.source == "observed" else f"({_t(c.source)})"
             if behaviour == "snapshot-upload":
                 behaviour = "[bold red]snapshot-upload[/]"
             table.add_row(_t(d.ip), _t(d.mac), _t(" ".join(x for x in (d.vendor, d.model) if x)), _t(dest),
@@ -68,6 +69,14 @@ def print_clouds(console: Console, result: ScanResult) -> None:
     console.print(table)
     uploaders = {d.ip for d in result.devices for c in d.clouds if c.behaviour == "snapshot-upload"}
     console.print(f"{rows} destinations; {len(uploaders)} devices sending picture-sized upload bursts")
+
+
+def _destination(link: CloudLink) -> str:
+    """host:port, address:port, or what is known of a destination no name or address is known for."""
+    where = link.host or link.ip
+    if where:
+        return f"{where}:{link.port}" if link.port else where
+    return f"port {link.port}" if link.port else "(address not known)"
 
 
 def _bytes(n: int) -> str:

@@ -50,3 +50,22 @@ def test_findings_worst_first_with_legal_references_grouped_by_law():
     assert "3 findings: 1 high, 1 medium, 1 low" in text
     assert short_legal(Finding("x", "high", "k", "t", legal=[PIPL_26, PIPL_28])) == "PIPL Art. 26, Art. 28"
     assert render(print_findings, [], "zh").strip() == "未发现问题。"
+
+
+def test_destinations_without_traffic_say_where_they_come_from_not_none():
+    from rich.console import Console
+
+    from scanner.models import CloudLink, Device, ScanInfo, ScanResult
+    from scanner.report.table import print_clouds
+
+    platform = CloudLink(host=None, ip=None, port=None, operator="Hik-Connect (Hikvision)",
+                         category="vendor-management", source="discovery")
+    channel = CloudLink(host=None, ip="203.0.113.106", port=29023, operator="ULUCU", category="passenger-flow",
+                        source="observed", behaviour="heartbeat")
+    device = Device(ip="198.51.100.44", clouds=[platform, channel])
+    console = Console(width=200, record=True)
+    print_clouds(console, ScanResult(scan=ScanInfo(targets=[], started=0.0), devices=[device]))
+    text = console.export_text()
+    assert "None" not in text
+    assert "(address not known)" in text and "(discovery)" in text
+    assert "203.0.113.106:29023" in text and "heartbeat" in text
