@@ -144,37 +144,17 @@ def config_destinations(name: str, config: Any, source: str) -> list[Destination
     return out
 
 
-def face_rules(config: Any) -> list[tuple[str, bool | None]]:
-    """(type, enabled) of every IVS rule whose Type mentions Face, in a VideoAnalyseRule config."""
-    rules: list[tuple[str, bool | None]] = []
+def _typed_rules(config: Any) -> list[dict[str, Any]]:
+    """Every dict with a string ``Type`` in a VideoAnalyseRule config (bounded depth and width:
+    the config comes from the device)."""
+    found: list[dict[str, Any]] = []
 
     def walk(node: Any, depth: int) -> None:
-        if depth > 6:
-            return
-        if isinstance(node, dict):
-            kind = node.get("Type")
-            if isinstance(kind, str) and "face" in kind.lower():
-                rules.append((short(kind, 40), as_bool(node.get("Enable"))))
-            for sub in node.values():
-                walk(sub, depth + 1)
-        elif isinstance(node, list):
-            for sub in node[:256]:
-                walk(sub, depth + 1)
-
-    walk(config, 0)
-    return rules
-
-
-def rule_count(config: Any) -> int:
-    count = 0
-
-    def walk(node: Any, depth: int) -> None:
-        nonlocal count
         if depth > 6:
             return
         if isinstance(node, dict):
             if isinstance(node.get("Type"), str):
-                count += 1
+                found.append(node)
             for sub in node.values():
                 walk(sub, depth + 1)
         elif isinstance(node, list):
@@ -182,7 +162,17 @@ def rule_count(config: Any) -> int:
                 walk(sub, depth + 1)
 
     walk(config, 0)
-    return count
+    return found
+
+
+def face_rules(config: Any) -> list[tuple[str, bool | None]]:
+    """(type, enabled) of every IVS rule whose Type mentions Face, in a VideoAnalyseRule config."""
+    return [(short(rule["Type"], 40), as_bool(rule.get("Enable")))
+            for rule in _typed_rules(config) if "face" in rule["Type"].lower()]
+
+
+def rule_count(config: Any) -> int:
+    return len(_typed_rules(config))
 
 
 def software_version(value: Any) -> str | None:
