@@ -70,8 +70,8 @@ def stop(proc: subprocess.Popen[str]) -> None:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """The baseline sweep and the next one after the store changed, once per backend -- the two
-    backends' sweeps run side by side on the same lab (each its own site), so both see the same
-    store and the scenario's minutes are spent once."""
+    backends' sweeps overlap on the same lab (each its own site, their scans apart), so both see
+    the same store and the scenario's minutes are spent once."""
     tmp = tmp_path_factory.mktemp("scenario")
     posts, ready = tmp / "posts.jsonl", tmp / "ready"
     hook = f"http://127.0.0.1:{RECEIVER_PORT}/hook"
@@ -101,12 +101,23 @@ def scenario(tmp_path_factory) -> Iterator[dict[str, Any]]:
         yield {"truth": truth, "runs": runs, "urls": urls, "messages": messages}
 
 
+STAGGER_S = 15  # the second sweep starts after the first one's scan (~8 s) is over
+WALKBYS_AT_S = (20, 28)  # inside both sweeps' 40 s listening windows (0-41 s and 15-56 s)
+
+
 def sweeps_while_visitors_walk_by(lab_id: int, argvs: dict[str, list[str]]
                                   ) -> dict[str, subprocess.CompletedProcess[str]]:
-    procs = {name: in_lab(lab_id, argv) for name, argv in argvs.items()}
+    """The sweeps start STAGGER_S apart -- two inspectors probing at once would give the lab's
+    fragile camera more than two connections and hang it, a change no real store has -- and listen
+    over a common stretch in which visitors walk by."""
+    procs: dict[str, subprocess.Popen[str]] = {}
+    started = time.monotonic()
     try:
-        for _ in range(2):  # two visitors during the listening window: every face camera uploads
-            time.sleep(8)
+        for index, (name, argv) in enumerate(argvs.items()):
+            time.sleep(max(0.0, started + index * STAGGER_S - time.monotonic()))
+            procs[name] = in_lab(lab_id, argv)
+        for at in WALKBYS_AT_S:  # every face camera uploads while both sweeps listen
+            time.sleep(max(0.0, started + at - time.monotonic()))
             lab.walkby(lab_id)
         results = {}
         for name, proc in procs.items():
