@@ -39,8 +39,9 @@ BEFORE = LabChanges.build(without=["dahua-cam"])
 AFTER = LabChanges.build(without=["printer"], firmware={"axis-cam": "10.12.200"}, uploads={"hik-cam": OSS})
 
 
-def sweep_argv(db: str, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "scanner", "sweep", "198.51.100.0/24", "--iface", "eth0", "--db", db, *extra]
+def sweep_argv(db: str, *extra: str, targets: list[str] | None = None) -> list[str]:
+    return [sys.executable, "-m", "scanner", "sweep", *(targets or ["198.51.100.0/24"]), "--iface", "eth0",
+            "--db", db, *extra]
 
 
 def in_lab(lab_id: int, argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
@@ -70,8 +71,8 @@ def stop(proc: subprocess.Popen[str]) -> None:
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory) -> Iterator[dict[str, Any]]:
     """The baseline sweep and the next one after the store changed, once per backend -- the two
-    backends' sweeps overlap on the same lab (each its own site, their scans apart), so both see
-    the same store and the scenario's minutes are spent once."""
+    backends' sweeps run side by side on the same lab (each its own site), so both see the same
+    store and the scenario's minutes are spent once."""
     tmp = tmp_path_factory.mktemp("scenario")
     posts, ready = tmp / "posts.jsonl", tmp / "ready"
     hook = f"http://127.0.0.1:{RECEIVER_PORT}/hook"
@@ -86,10 +87,13 @@ def scenario(tmp_path_factory) -> Iterator[dict[str, Any]]:
                 truth.update({d["name"]: d for d in manifest["devices"]})
                 receiver = start_receiver(SCENARIO_LAB, posts, ready)
                 try:
+                    # Two inspectors probing at once would give the lab's fragile camera more than two
+                    # connections and hang it (a change no real store has): the second one leaves it out.
+                    fragile = next(d["ip"] for d in manifest["devices"] if d["name"] == "fragile-cam")
                     done = sweeps_while_visitors_walk_by(SCENARIO_LAB, {
                         backend: sweep_argv(url, "--site", f"store-042-{backend}", "--listen", "40", "--listen-iface",
                                             "mirror0", "--alert-webhook", hook, "--alert-level", "low", "--fail-on",
-                                            "medium")
+                                            "medium", targets=all_but(fragile) if backend == "postgresql" else None)
                         for backend, url in urls.items()})
                 finally:
                     stop(receiver)
@@ -101,23 +105,12 @@ def scenario(tmp_path_factory) -> Iterator[dict[str, Any]]:
         yield {"truth": truth, "runs": runs, "urls": urls, "messages": messages}
 
 
-STAGGER_S = 15  # the second sweep starts after the first one's scan (~8 s) is over
-WALKBYS_AT_S = (20, 28)  # inside both sweeps' 40 s listening windows (0-41 s and 15-56 s)
-
-
 def sweeps_while_visitors_walk_by(lab_id: int, argvs: dict[str, list[str]]
                                   ) -> dict[str, subprocess.CompletedProcess[str]]:
-    """The sweeps start STAGGER_S apart -- two inspectors probing at once would give the lab's
-    fragile camera more than two connections and hang it, a change no real store has -- and listen
-    over a common stretch in which visitors walk by."""
-    procs: dict[str, subprocess.Popen[str]] = {}
-    started = time.monotonic()
+    procs = {name: in_lab(lab_id, argv) for name, argv in argvs.items()}
     try:
-        for index, (name, argv) in enumerate(argvs.items()):
-            time.sleep(max(0.0, started + index * STAGGER_S - time.monotonic()))
-            procs[name] = in_lab(lab_id, argv)
-        for at in WALKBYS_AT_S:  # every face camera uploads while both sweeps listen
-            time.sleep(max(0.0, started + at - time.monotonic()))
+        for _ in range(2):  # two visitors during the listening window: every face camera uploads
+            time.sleep(8)
             lab.walkby(lab_id)
         results = {}
         for name, proc in procs.items():
@@ -129,6 +122,13 @@ def sweeps_while_visitors_walk_by(lab_id: int, argvs: dict[str, list[str]]
                 proc.kill()
                 proc.communicate()
     return results
+
+
+def all_but(address: str) -> list[str]:
+    """The lab's /24 as last-octet ranges, without ``address``."""
+    prefix, last = address.rsplit(".", 1)
+    n = int(last)
+    return [f"{prefix}.{lo}-{hi}" for lo, hi in ((1, n - 1), (n + 1, 254)) if lo <= hi]
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
