@@ -74,16 +74,34 @@ def _large_receive_buffer(sock: socket.socket, size: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
 
+def _bound_socket(iface: str, program: object | None, buffer_bytes: int) -> socket.socket:
+    """A packet socket that sees only ``iface``'s frames passing ``program``, from its first frame.
+
+    It is created with protocol 0, which receives nothing, and gets ETH_P_ALL only in ``bind``,
+    after the filter and buffer are in place: a socket created with ETH_P_ALL receives every
+    interface's frames, unfiltered, into the default small buffer until it is bound, and a busy
+    namespace (another scanner on eth0) filled that buffer -- kernel drops, and foreign frames read
+    as if they had come from ``iface``."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    try:
+        if program is not None:
+            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, program)  # type: ignore[call-overload]
+        _large_receive_buffer(sock, buffer_bytes)
+        sock.bind((iface, ETH_P_ALL))  # Python converts the protocol to network order here
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def open_sockets(iface: str) -> list[socket.socket]:
     """The two filtered packet sockets on ``iface`` (PrivilegeError / UsageError on failure)."""
+    programs = [_filter(INTERESTING, FULL_BYTES), _filter(f"not ({INTERESTING})", HEADER_BYTES)]
     sockets = []
     try:
-        for expression, keep in ((INTERESTING, FULL_BYTES), (f"not ({INTERESTING})", HEADER_BYTES)):
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+        for program in programs:
+            sock = _bound_socket(iface, program, 32 << 20)
             sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _filter(expression, keep))  # type: ignore[call-overload]
-            _large_receive_buffer(sock, 32 << 20)
-            sock.bind((iface, 0))
             sock.setblocking(False)
     except PermissionError as exc:
         for s in sockets:
@@ -205,12 +223,8 @@ def record_pcap(iface: str, seconds: float, output: str, bpf: str = "") -> int:
     """Write every frame seen on ``iface`` (matching ``bpf``) for ``seconds`` to a pcap file, whole
     (``camsweep lab pcap``). One packet socket with a large receive buffer, frames this host sent
     skipped (so ``lo`` does not record each packet twice); returns the number of frames written."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    sock = _bound_socket(iface, _filter(bpf, FULL_BYTES) if bpf else None, 64 << 20)
     try:
-        if bpf:
-            sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _filter(bpf, FULL_BYTES))  # type: ignore[call-overload]
-        _large_receive_buffer(sock, 64 << 20)
-        sock.bind((iface, 0))
         sock.settimeout(0.2)
         buffer = bytearray(FULL_BYTES)
         view = memoryview(buffer)
