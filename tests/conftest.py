@@ -4,6 +4,9 @@
   are skipped with the reason; with ``CAMSWEEP_REQUIRE_ROOT_TESTS=1`` (set by tests/run.sh, and
   so by CI) a skipped root test fails the run.
 * No test may leave a lab namespace or node process behind (checked at session end).
+* tests/run.sh runs the suite in two pytest-xdist workers (``--dist loadfile``: a file's module
+  fixtures are set up once); each worker has its own lab ids (``tests.labfixtures``). The checks
+  above run in the controller, which sees every worker's reports.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller gets every report and checks once, after all workers
     if _skipped_root and os.environ.get("CAMSWEEP_REQUIRE_ROOT_TESTS") == "1":
         session.exitstatus = 1
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")

@@ -13,8 +13,16 @@ import pytest
 
 from scanner.lab import lab
 
-# Parallel test sessions (developers working side by side) pick their own lab id.
-NETNS_LAB_ID = int(os.environ.get("CAMSWEEP_TEST_LAB_ID", "41"))
+# pytest-xdist workers (tests/run.sh runs two) and parallel sessions (developers side by side,
+# CAMSWEEP_TEST_LAB_ID) each get their own block of LAB_IDS_PER_WORKER lab ids: NETNS_LAB_ID is the
+# session lab, and the tests that need a lab of their own use NETNS_LAB_ID + 2 .. + 19.
+WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+LAB_IDS_PER_WORKER = 20
+NETNS_LAB_ID = int(os.environ.get("CAMSWEEP_TEST_LAB_ID", "41")) + LAB_IDS_PER_WORKER * WORKER_INDEX
+if NETNS_LAB_ID + LAB_IDS_PER_WORKER - 1 > lab.MAX_LAB_ID:
+    raise RuntimeError(f"lab ids {NETNS_LAB_ID}..{NETNS_LAB_ID + LAB_IDS_PER_WORKER - 1} exceed {lab.MAX_LAB_ID}: "
+                       "run fewer pytest-xdist workers or a lower CAMSWEEP_TEST_LAB_ID")
 
 
 @pytest.fixture(scope="session")

@@ -43,4 +43,4 @@ python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 python3 -m mypy
 python3 -m ruff check scanner tests
 export CAMSWEEP_REQUIRE_ROOT_TESTS=1
-python3 -m pytest -q "$@"
+python3 -m pytest -q -n 2 --dist loadfile "$@"

@@ -22,6 +22,7 @@ from scanner.lab.plan import make_plan
 from scanner.lab.profiles import CLOUD_BY_HOST, PROFILE_BY_KEY
 from scanner.lab.runtime.node import Node, NodeSpec
 from scanner.lab.runtime.tlsutil import write_self_signed
+from tests.labfixtures import WORKER_COUNT, WORKER_INDEX
 
 _counter = itertools.count(10)
 PORT_OFFSET = 0 if os.geteuid() == 0 else 20000
@@ -52,10 +53,11 @@ class NodeHandle:
 def running_device(profile_key: str, tmp_path: Path, *, seed: int = 1,
                    identity_overrides: dict[str, Any] | None = None) -> Iterator[NodeHandle]:
     """Start the device ``profile_key`` on a fresh 127.77.2xx.y address."""
-    # Each pytest process gets its own 127.77.X block (X from the pid), so parallel runs never
-    # contend for the same address and port.
+    # Each pytest process gets its own 127.77.X block (X from the pid, within its xdist worker's
+    # share of 200-249), so parallel runs never contend for the same address and port.
     n = next(_counter)
-    lab_id = 200 + (os.getpid() + n // 200) % 50
+    share = 50 // max(WORKER_COUNT, 1)
+    lab_id = 200 + share * WORKER_INDEX + (os.getpid() + n // 200) % share
     ip = f"127.77.{lab_id}.{n % 200 + 20}"
     plan = make_plan(0, "loopback", seed)
     device = next(d for d in plan.devices if d.name == profile_key)
