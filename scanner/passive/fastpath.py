@@ -331,7 +331,10 @@ class _Bulk:
         # The table sweeps idle flows at the first flow packet that is newer than any before it and comes
         # idle_timeout / 4 after the last sweep. Those packets go one by one, and no run spans them.
         epoch = np.zeros(len(ts), dtype=np.int64)
-        for row in self.sweeps(np.union1d(np.flatnonzero(in_flow), np.array(odd_flow_rows, dtype=np.int64)), ts):
+        flow_packets = np.flatnonzero(in_flow)  # sorted: merged with the odd rows only when there are any
+        if odd_flow_rows:
+            flow_packets = np.union1d(flow_packets, np.array(odd_flow_rows, dtype=np.int64))
+        for row in self.sweeps(flow_packets, ts):
             epoch[row] = 1
             if row not in slow_rows:
                 at = int(start[row])
