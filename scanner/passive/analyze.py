@@ -133,7 +133,7 @@ def analyze_captures(paths: list[Path], *, local_networks: list[str] | None = No
                      summary: PassiveSummary | None = None, bulk: bool = True) -> tuple[FlowTable, PassiveSummary]:
     """One streaming pass over every capture (UsageError for a file that is not a capture).
 
-    pcap files go through the vectorised bulk path (``fastpath``) unless ``bulk`` is False; pcapng,
+    pcap and pcapng files go through the vectorised bulk path (``fastpath``) unless ``bulk`` is False;
     pipes and streams frame by frame. Both give the same table.
     """
     summary = summary or PassiveSummary()

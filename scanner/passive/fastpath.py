@@ -1,8 +1,9 @@
-"""The bulk path of ``camsweep analyze`` for pcap files: a buffer of records at a time, with numpy.
+"""The bulk path of ``camsweep analyze`` for pcap and pcapng files: a buffer of records at a time, with numpy.
 
 ``analyze.PacketPath`` is the reference: decode one frame, count it in the flow table, dissect the
 few that matter. Here each batch of records (``reader.iter_pcap_batches``, several MB) gets the same
-result with far less Python per packet:
+result with far less Python per packet (pcapng: each run of Enhanced Packet Blocks of one
+interface is a batch; the reader hands over its other packets as single frames, in order):
 
 1. The header fields of every record are read as arrays: timestamp and captured length, then the
    Ethernet/IPv4/TCP/UDP fields at the fixed offsets of the common frame (Ethernet without VLAN tag,
@@ -50,7 +51,7 @@ from scanner.passive.flows import (
     EXCHANGE_GAP_S,
     FlowKey,
 )
-from scanner.passive.reader import PcapBatch
+from scanner.passive.reader import Frame, PcapBatch
 from scanner.passive.tls import looks_like_client_hello
 
 if TYPE_CHECKING:
@@ -67,11 +68,18 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 
-def analyze_batches(path: PacketPath, batches: Iterable[PcapBatch]) -> None:
-    """Every record of ``batches`` into ``path``'s flow table, as ``path.packet`` one by one would."""
+def analyze_batches(path: PacketPath, batches: Iterable[PcapBatch | Frame]) -> None:
+    """Every record of ``batches`` (and single frames between them) into ``path``'s flow table, as
+    ``path.packet`` one by one would."""
     bulk = _Bulk(path)
+    stats = path.summary.decode
     for batch in batches:
-        if batch.linktype == LINKTYPE_ETHERNET and batch.positions:
+        if isinstance(batch, tuple):  # a single frame (pcapng blocks outside the runs)
+            ts, linktype, frame = batch
+            pkt = decode(linktype, frame, ts, stats)
+            if pkt is not None:
+                path.packet(pkt)
+        elif batch.linktype == LINKTYPE_ETHERNET and batch.positions:
             bulk.ethernet(batch)
         else:
             bulk.one_by_one(batch)
@@ -145,16 +153,20 @@ class _Bulk:
         positions = np.array(batch.positions, dtype=np.int64)
         # record header: seconds, fraction, captured length, original length (reader.PcapBatch)
         hdr = sliding_window_view(view, 16)[positions].view(batch.byte_order + "u4")
-        ts = hdr[:, 0] + hdr[:, 1] * batch.ts_scale  # the same float operations as the reader's sec + frac * scale
+        if batch.ts_div:  # pcapng: the same float operations as PcapBatch.timestamp
+            ticks = (hdr[:, 0].astype(np.uint64) << np.uint64(32)) | hdr[:, 1].astype(np.uint64)
+            ts = ticks.astype(np.float64) / batch.ts_div + batch.ts_offset
+        else:
+            ts = hdr[:, 0] + hdr[:, 1] * batch.ts_scale  # the same float operations as the reader's sec + frac * scale
         if not self.bulk(batch, view, positions, hdr, ts):
             for position in batch.positions:
                 self.one(batch, position)
 
     def one(self, batch: PcapBatch, position: int) -> None:
         """The record at ``position`` of ``batch``, one by one."""
-        sec, frac, caplen = struct.unpack_from(batch.byte_order + "III", batch.buf, position)
+        first, second, caplen = struct.unpack_from(batch.byte_order + "III", batch.buf, position)
         at = position + batch.hlen
-        pkt = decode(batch.linktype, bytes(batch.buf[at : at + caplen]), sec + frac * batch.ts_scale,
+        pkt = decode(batch.linktype, bytes(batch.buf[at : at + caplen]), batch.timestamp(first, second),
                      self.summary.decode)
         if pkt is not None:
             self.path.packet(pkt)

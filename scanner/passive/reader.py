@@ -386,35 +386,47 @@ class PcapBatch:
     last one.
     """
 
-    __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype")
+    __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype", "ts_div", "ts_offset")
 
-    def __init__(self, buf: bytearray, positions: list[int], hlen: int, byte_order: str, ts_scale: float,
-                 linktype: int) -> None:
+    def __init__(self, buf: bytes | bytearray, positions: list[int], hlen: int, byte_order: str, ts_scale: float,
+                 linktype: int, *, ts_div: float = 0.0, ts_offset: float = 0.0) -> None:
         self.buf = buf
         self.positions = positions
         self.hlen = hlen
         self.byte_order = byte_order  # "<" or ">"
-        self.ts_scale = ts_scale  # 1e-6 (microseconds) or 1e-9 (nanoseconds)
+        self.ts_scale = ts_scale  # pcap: 1e-6 (microseconds) or 1e-9 (nanoseconds)
         self.linktype = linktype
+        # pcapng EPBs (ts_div set): the first two fields are the timestamp's upper and lower 32 bits, in
+        # units of 1/ts_div seconds (if_tsresol), plus ts_offset seconds (if_tsoffset)
+        self.ts_div = ts_div
+        self.ts_offset = ts_offset
+
+    def timestamp(self, first: int, second: int) -> float:
+        """Seconds from a record header's first two fields (the reader's own arithmetic)."""
+        if self.ts_div:
+            return ((first << 32) | second) / self.ts_div + self.ts_offset
+        return first + second * self.ts_scale
 
     def frames(self) -> Iterator[Frame]:
         """The records as ``iter_frames`` yields them (copies of the frames)."""
         unpack = struct.Struct(self.byte_order + "III").unpack_from
-        buf, hlen, scale, linktype = self.buf, self.hlen, self.ts_scale, self.linktype
+        buf, hlen, linktype, timestamp = self.buf, self.hlen, self.linktype, self.timestamp
         for pos in self.positions:
-            sec, frac, caplen = unpack(buf, pos)
-            yield sec + frac * scale, linktype, bytes(buf[pos + hlen : pos + hlen + caplen])
+            first, second, caplen = unpack(buf, pos)
+            yield timestamp(first, second), linktype, bytes(buf[pos + hlen : pos + hlen + caplen])
 
 
 def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_SIZE,
-                      max_records: int = BATCH_RECORDS) -> Iterator[PcapBatch] | None:
-    """The records of the pcap file at ``path`` in batches, or ``None`` when batches do not apply.
+                      max_records: int = BATCH_RECORDS) -> Iterator[PcapBatch | Frame] | None:
+    """The records of the pcap or pcapng file at ``path`` in batches, or ``None`` when batches do not apply.
 
-    ``None`` (nothing read into ``stats``) for anything but a regular pcap file, plain or gzip: pcapng,
-    pipes, paths that cannot be read or are not captures. Use ``iter_frames`` then, which also raises the
+    ``None`` (nothing read into ``stats``) for anything but a regular file, plain or gzip: pipes, paths
+    that cannot be read or are not captures. Use ``iter_frames`` then, which also raises the
     ``UsageError``. Reading is the same as ``iter_frames``: the same records, timestamps and
     ``ReadStats`` (hostile records counted, resynchronised or cut short the same way); only the buffer
-    is larger and is filled in place.
+    is larger (for pcap, filled in place). pcapng packets that are not in a run of Enhanced Packet
+    Blocks of one interface (simple and obsolete packet blocks, damaged blocks, the last ones of a
+    buffer) come as single frames between the batches.
     """
     path = Path(path)
     try:
@@ -430,15 +442,19 @@ def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_S
             fh.seek(0)
             stream = gzip.GzipFile(fileobj=fh, mode="rb")
             head = stream.read(4)
-        if len(head) < 4 or head == b"\x0a\x0d\x0d\x0a":
-            raise ValueError("not a pcap file")
+        if len(head) < 4:
+            raise ValueError("not a capture")
         _check_magic(head, str(path))
         stream.seek(0)
     except (OSError, EOFError, ValueError, zlib.error, UsageError):
         _close(stream, fh)
         return None
     suffix = "+gzip" if stream is not fh else ""
-    batches = _pcap_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
+    batches: Iterator[PcapBatch | Frame]
+    if head == b"\x0a\x0d\x0d\x0a":
+        batches = _pcapng_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
+    else:
+        batches = _pcap_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
     weakref.finalize(batches, _close, stream, fh)  # closed even if iteration never starts
     return batches
 
@@ -448,6 +464,17 @@ def _pcap_batches_owned(
 ) -> Iterator[PcapBatch]:
     try:
         yield from _pcap_batches(stream.readinto, stats, batch_size, max_records, suffix)
+    finally:
+        _close(stream, fh)
+
+
+def _pcapng_batches_owned(
+    stream: io.FileIO | gzip.GzipFile, fh: io.FileIO, stats: ReadStats, batch_size: int, max_records: int, suffix: str
+) -> Iterator[PcapBatch | Frame]:
+    try:
+        stats.format = "pcapng" + suffix
+        read = _safe_reader(stream.read, stats)
+        yield from _pcapng_items(read, _read_exact(read, 4), stats, batch_size, max_records)
     finally:
         _close(stream, fh)
 
@@ -574,16 +601,31 @@ _Iface = tuple[int, bool, float, int]
 
 
 def _iter_pcapng(read: Reader, head: bytes, stats: ReadStats, chunk_size: int) -> Iterator[Frame]:
+    for item in _pcapng_items(read, head, stats, chunk_size, BATCH_RECORDS):
+        if isinstance(item, PcapBatch):
+            yield from item.frames()
+        else:
+            yield item
+
+
+def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
+                  max_records: int) -> Iterator[PcapBatch | Frame]:
+    """The packets of a pcapng stream in order: runs of Enhanced Packet Blocks of one interface as
+    batches (the common case), every other packet as a frame."""
     buf, eof = _fill(read, head, 0, 12, chunk_size)
     pos = 0
     offset = 0
     ifaces: list[_Iface] = []
     endian = "<"  # set by each section header
+    run: list[int] = []  # positions of EPBs (+12: their timestamp) on one interface, in this buffer
+    run_iface: _Iface = (-1, False, 1e6, 0)
+    run_index = -1
     # Generic block: type (4), total length (4), body, total length again (4) -- pcapng §3.1
     block = struct.Struct("<II").unpack_from
     u32 = struct.Struct("<I").unpack_from
     # EPB body: interface id (4), timestamp upper (4), lower (4), captured length (4), original length (4)
     epb = struct.Struct("<IIIII").unpack_from
+    epb_head = struct.Struct("<III8xI").unpack_from  # type, total length, interface id, captured length
     last_ts = 0.0
     packets = nbytes = unknown = 0
     try:
@@ -592,23 +634,34 @@ def _iter_pcapng(read: Reader, head: bytes, stats: ReadStats, chunk_size: int) -
             want = 12
             bad = ""
             while pos + 12 <= end:
+                if pos + 24 <= end:
+                    # the common case first: an Enhanced Packet Block of a known link type, added to the
+                    # run of its interface (the same checks as the general path below)
+                    btype, blen, iface, caplen = epb_head(buf, pos)
+                    if (btype == 6 and 32 <= blen <= MAX_BLOCK and not blen & 3 and caplen <= blen - 32
+                            and caplen <= MAX_RECORD):
+                        nxt = pos + blen
+                        if nxt <= end and u32(buf, nxt - 4)[0] == blen:
+                            if iface == run_index and len(run) < max_records:
+                                run.append(pos + 12)
+                                packets += 1
+                                nbytes += caplen
+                                pos = nxt
+                                continue
+                            if iface < len(ifaces) and ifaces[iface][1]:
+                                if run:
+                                    last_ts = _epb_time(buf, run[-1], endian, run_iface)
+                                    yield from _epb_run(buf, run, endian, run_iface)
+                                run, run_index, run_iface = [pos + 12], iface, ifaces[iface]
+                                packets += 1
+                                nbytes += caplen
+                                pos = nxt
+                                continue
                 btype, blen = block(buf, pos)
-                if btype == 6 and 32 <= blen <= MAX_BLOCK and not blen & 3:
-                    # the common case first: an Enhanced Packet Block (same checks as the general path below)
-                    nxt = pos + blen
-                    if nxt <= end and u32(buf, nxt - 4)[0] == blen:
-                        iface, hi, lo, caplen, _origlen = epb(buf, pos + 8)
-                        if caplen <= blen - 32 and caplen <= MAX_RECORD and iface < len(ifaces):
-                            linktype, known, div, tsoff = ifaces[iface]
-                            packets += 1
-                            nbytes += caplen
-                            last_ts = ((hi << 32) | lo) / div + tsoff
-                            if known:
-                                yield last_ts, linktype, buf[pos + 28 : pos + 28 + caplen]
-                            else:
-                                unknown += 1
-                            pos = nxt
-                            continue
+                if run:  # any other block: the run ends here, and its packets come first
+                    last_ts = _epb_time(buf, run[-1], endian, run_iface)
+                    yield from _epb_run(buf, run, endian, run_iface)
+                    run, run_index = [], -1
                 if btype == PCAPNG_SHB:
                     # SHB: type, length, byte-order magic (4), major (2), minor (2), section length (8), options
                     bom = buf[pos + 8 : pos + 12]
@@ -622,6 +675,7 @@ def _iter_pcapng(read: Reader, head: bytes, stats: ReadStats, chunk_size: int) -
                     block = struct.Struct(endian + "II").unpack_from
                     u32 = struct.Struct(endian + "I").unpack_from
                     epb = struct.Struct(endian + "IIIII").unpack_from
+                    epb_head = struct.Struct(endian + "III8xI").unpack_from
                     btype, blen = block(buf, pos)
                 if blen < 12 or blen & 3 or blen > MAX_BLOCK:
                     bad = f"block at offset {offset + pos} (type 0x{btype:x}) has impossible length {blen}"
@@ -691,6 +745,10 @@ def _iter_pcapng(read: Reader, head: bytes, stats: ReadStats, chunk_size: int) -
                 else:
                     stats.skipped_blocks += 1
                 pos = nxt
+            if run:  # the buffer is refilled or the stream ends: the run's packets first
+                last_ts = _epb_time(buf, run[-1], endian, run_iface)
+                yield from _epb_run(buf, run, endian, run_iface)
+                run, run_index = [], -1
             stats.packets += packets
             stats.bytes += nbytes
             stats.unknown_linktype += unknown
@@ -723,6 +781,29 @@ def _iter_pcapng(read: Reader, head: bytes, stats: ReadStats, chunk_size: int) -
         stats.packets += packets
         stats.bytes += nbytes
         stats.unknown_linktype += unknown
+
+
+def _epb_time(buf: bytes, at: int, endian: str, iface: _Iface) -> float:
+    """The timestamp of the EPB whose timestamp fields are at ``at``."""
+    hi, lo = struct.unpack_from(endian + "II", buf, at)
+    _linktype, _known, div, tsoff = iface
+    seconds: float = ((hi << 32) | lo) / div + tsoff
+    return seconds
+
+
+def _epb_run(buf: bytes, run: list[int], endian: str, iface: _Iface) -> Iterator[PcapBatch | Frame]:
+    """EPBs of one interface (``run``: offsets of their timestamp fields) as a batch: each record is
+    read as timestamp upper (4), lower (4), captured length (4), original length (4), then the frame.
+    The last ones go as frames when they lie closer than BATCH_SLACK to the end of ``buf``."""
+    caplen_at = struct.Struct(endian + "8xI").unpack_from
+    keep = len(run)
+    while keep and run[keep - 1] + 16 + caplen_at(buf, run[keep - 1])[0] + BATCH_SLACK > len(buf):
+        keep -= 1
+    linktype, _known, div, tsoff = iface
+    if keep:
+        yield PcapBatch(buf, run[:keep], 16, endian, 0.0, linktype, ts_div=div, ts_offset=tsoff)
+    if keep < len(run):
+        yield from PcapBatch(buf, run[keep:], 16, endian, 0.0, linktype, ts_div=div, ts_offset=tsoff).frames()
 
 
 def _epb_problem(at: int, caplen: int, blen: int, iface: int, nifaces: int) -> str:

@@ -28,6 +28,7 @@ from scanner.passive.fastpath import analyze_batches
 from scanner.passive.flows import Burst, Flow, FlowTable
 from scanner.passive.reader import ReadStats, iter_frames, iter_pcap_batches
 from tests.discovery.helpers import mutations
+from tests.passive.test_reader import block, epb, idb, option, shb, spb
 from tests.passive.test_tls import client_hello, record, server_name_ext
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures").glob("*.pcap"))
@@ -386,7 +387,7 @@ def _records_of(path: Path, **kw: int) -> tuple[list[tuple[float, int, bytes]], 
     stats = ReadStats()
     batches = iter_pcap_batches(path, stats, **kw)
     assert batches is not None
-    return [frame for batch in batches for frame in batch.frames()], stats
+    return [frame for item in batches for frame in ([item] if isinstance(item, tuple) else item.frames())], stats
 
 
 def test_batches_read_what_iter_frames_reads(tmp_path: Path) -> None:
@@ -438,15 +439,105 @@ def test_every_pcap_variant_reads_and_analyses_the_same(tmp_path: Path, endian: 
     assert (table.stats.packets > 0) == (linktype != 147)
 
 
-def test_batches_apply_only_to_regular_pcap_files(tmp_path: Path) -> None:
-    ng = tmp_path / "x.pcapng"
-    ng.write_bytes(b"\x0a\x0d\x0d\x0a" + b"\x00" * 40)
+def test_batches_apply_only_to_regular_capture_files(tmp_path: Path) -> None:
     text = tmp_path / "x.txt"
     text.write_bytes(b"not a capture at all")
-    for path in (ng, text, tmp_path / "missing.pcap", tmp_path):
+    short = tmp_path / "short.pcap"
+    short.write_bytes(b"\xd4\xc3")
+    for path in (text, short, tmp_path / "missing.pcap", tmp_path, Path("/dev/null")):
         stats = ReadStats()
         assert iter_pcap_batches(path, stats) is None
         assert stats == ReadStats()  # nothing read: iter_frames does it (and raises the UsageError)
+
+
+# ---------------------------------------------------------------------------------------------
+# pcapng: runs of Enhanced Packet Blocks go in batches, every other packet frame by frame
+# ---------------------------------------------------------------------------------------------
+
+
+def write_pcapng(path: Path, records: list[tuple[float, bytes]], *, nanoseconds: bool = False,
+                 oddities: bool = False, seed: int = 0) -> None:
+    """``records`` as a pcapng file: two Ethernet interfaces (the second with if_tsresol and
+    if_tsoffset), the packets in runs on one or the other. With ``oddities``: simple packet blocks,
+    a raw-IP interface, an interface of an unknown link type, skipped blocks, a packet on an undefined
+    interface, and a second section in the other byte order."""
+    rng = random.Random(seed)
+    offset = 1000
+    sections = [records] if not oddities else [records[: len(records) // 2], records[len(records) // 2:]]
+    out: list[bytes] = []
+    for number, part in enumerate(sections):
+        endian = "<" if number == 0 else ">"
+        resolution = option(endian, 9, b"\x09" if nanoseconds else b"\x06")
+        out += [shb(endian), idb(endian, 1),
+                idb(endian, 1, resolution, option(endian, 14, struct.pack(endian + "q", offset)))]
+        if oddities:
+            out += [idb(endian, 101), idb(endian, 147)]
+        iface = 0
+        for ts, frame in part:
+            if rng.random() < 0.05:
+                iface = 1 - iface  # a run ends, the other interface's begins
+            if iface == 0:
+                units = int(round(ts * 1e6))
+            else:
+                units = int(round((ts - offset) * (1e9 if nanoseconds else 1e6)))
+            out.append(epb(endian, iface, units, frame))
+            if oddities:
+                roll = rng.random()
+                if roll < 0.03:
+                    out.append(spb(endian, frame))  # interface 0, the previous packet's timestamp
+                elif roll < 0.05:
+                    out.append(epb(endian, 2, units, frame[14:]))  # raw IP: frame by frame
+                elif roll < 0.06:
+                    out.append(epb(endian, 3, units, frame))  # unknown link type: counted, skipped
+                elif roll < 0.07:
+                    out.append(block(endian, 5, struct.pack(endian + "III", 0, 0, 0)))  # statistics: skipped
+                elif roll < 0.075:
+                    out.append(epb(endian, 9, units, frame))  # no interface 9: a bad record
+    path.write_bytes(b"".join(out))
+
+
+@pytest.mark.parametrize("nanoseconds", [False, True])
+@pytest.mark.parametrize("oddities", [False, True])
+def test_pcapng_batches_read_what_iter_frames_reads(tmp_path: Path, nanoseconds: bool, oddities: bool) -> None:
+    capture = tmp_path / "store.pcapng"
+    write_pcapng(capture, Store(random.Random(3)).generate(connections=20, noise=100), nanoseconds=nanoseconds,
+                 oddities=oddities, seed=1)
+    reference_stats = ReadStats()
+    reference = list(iter_frames(capture, reference_stats))
+    assert reference_stats.format == "pcapng" and len(reference) > 300
+    for kw in ({"max_records": 1}, {"max_records": 5}, {"batch_size": 3000}, {}):
+        assert _records_of(capture, **kw) == (reference, reference_stats), kw
+    gz = tmp_path / "store.pcapng.gz"
+    gz.write_bytes(gzip.compress(capture.read_bytes()))
+    frames, stats = _records_of(gz, batch_size=5000)
+    assert frames == reference and stats.format == "pcapng+gzip"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES[:1], ids=[f.name for f in FIXTURES[:1]])
+def test_bulk_equals_frame_by_frame_on_a_lab_capture_as_pcapng(tmp_path: Path, fixture: Path) -> None:
+    records = [(ts, frame) for ts, _, frame in iter_frames(fixture, ReadStats())]
+    capture = tmp_path / "lab.pcapng"
+    write_pcapng(capture, records)
+    bulk_table, bulk_summary = assert_same(capture)
+    assert any(v[3].behaviour == "snapshot-upload" for v in verdicts(bulk_table))
+    assert bulk_summary.read.packets == len(records) > 1000
+    assert_same(capture, batch_size=20_000, max_records=50, idle_timeout=20.0, max_flows=8, max_archived=8)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), records=st.sampled_from([3, 64, 1 << 16]), nanoseconds=st.booleans(),
+       oddities=st.booleans(), small_table=st.booleans())
+def test_bulk_equals_frame_by_frame_on_generated_pcapng(tmp_path: Path, seed: int, records: int, nanoseconds: bool,
+                                                        oddities: bool, small_table: bool) -> None:
+    capture = tmp_path / f"store-{seed}.pcapng"
+    write_pcapng(capture, Store(random.Random(seed)).generate(connections=30, noise=200), nanoseconds=nanoseconds,
+                 oddities=oddities, seed=seed)
+    table_kw: dict[str, Any] = {"idle_timeout": 8.0, "max_flows": 8, "max_archived": 8} if small_table else {}
+    bulk_table, bulk_summary = assert_same(capture, max_records=records, **table_kw)
+    (frames_table, _), _ = both(capture, max_records=records, **table_kw)
+    assert verdicts(bulk_table) == verdicts(frames_table)
+    assert bulk_summary.read.packets > 200
+
 
 
 _SAMPLE = Store(random.Random(11)).generate(connections=4, noise=12)
@@ -458,3 +549,21 @@ def test_mutated_captures_never_raise_and_match(tmp_path: Path, data: bytes) -> 
     capture = tmp_path / "mutated.pcap"
     capture.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + data)
     assert_same(capture, max_records=4)
+
+
+_SAMPLE_NG = (shb("<") + idb("<", 1) + idb("<", 1, option("<", 9, b"\x09"))
+              + b"".join(epb("<", n % 2, int(ts * 1e6) if n % 2 == 0 else int(ts * 1e9), f)
+                         for n, (ts, f) in enumerate(_SAMPLE)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=mutations(_SAMPLE_NG))
+def test_mutated_pcapng_captures_never_raise_and_match(tmp_path: Path, data: bytes) -> None:
+    capture = tmp_path / "mutated.pcapng"
+    capture.write_bytes(data)
+    if data[:4] != b"\x0a\x0d\x0d\x0a":
+        return  # no longer a pcapng file (the pcap mutations above cover the rest)
+    reference_stats = ReadStats()
+    reference = list(iter_frames(capture, reference_stats))
+    assert _records_of(capture, max_records=3, batch_size=700) == (reference, reference_stats)
+    assert_same(capture, max_records=3, batch_size=700)
