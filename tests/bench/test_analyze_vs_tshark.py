@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,6 +64,25 @@ def _camsweep(capture: Path, out: Path) -> tuple[float, int, dict[str, object]]:
     return seconds, peak, json.loads(out.read_text())
 
 
+def _side_by_side(capture: Path, work: Path) -> dict[str, Any]:
+    """Each tool RUNS times, alternately, on ``capture``: each one's best time (the machine's other
+    load only ever adds), highest memory, every run's time, and the names each found."""
+    work.mkdir()
+    ts_runs, cs_runs = [], []
+    for _ in range(RUNS):
+        ts_runs.append(_run(["tshark", "-r", str(capture), "-T", "fields", "-e", "dns.qry.name",
+                             "-e", "tls.handshake.extensions_server_name"], work / "tshark.txt"))
+        seconds, peak, result = _camsweep(capture, work / "cs.json")
+        cs_runs.append((seconds, peak))
+    return {
+        "tshark_runs": ts_runs, "camsweep_runs": cs_runs,
+        "tshark_time": min(t for t, _ in ts_runs), "tshark_peak": max(p for _, p in ts_runs),
+        "time": min(t for t, _ in cs_runs), "peak": max(p for _, p in cs_runs),
+        "tshark_names": {n for line in (work / "tshark.txt").read_text().splitlines() for n in line.split("\t") if n},
+        "names": {c["host"] for d in result["devices"] for c in d["clouds"] if c["host"]},  # type: ignore[attr-defined]
+    }
+
+
 @pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed (tests/bench/run.sh installs it)")
 def test_analyze_vs_tshark_on_a_1gb_capture(tmp_path):
     lab_id = NETNS_LAB_ID + 11
@@ -80,32 +100,18 @@ def test_analyze_vs_tshark_on_a_1gb_capture(tmp_path):
     # camsweep as pip installs it: with its bytecode compiled (an editable install under
     # PYTHONDONTWRITEBYTECODE would otherwise compile every module from source at each start)
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(scanner.__file__).parent)], check=True)
-    # each tool RUNS times, alternately, on the same file; each one's best time (the machine's other
-    # load only ever adds) and highest memory are compared
-    ts_runs, cs_runs = [], []
-    for _ in range(RUNS):
-        ts_runs.append(_run(["tshark", "-r", str(big), "-T", "fields", "-e", "dns.qry.name",
-                             "-e", "tls.handshake.extensions_server_name"], tmp_path / "tshark.txt"))
-        seconds, peak, result = _camsweep(big, tmp_path / "cs.json")
-        cs_runs.append((seconds, peak))
-    ts_time, ts_peak = min(t for t, _ in ts_runs), max(p for _, p in ts_runs)
-    cs_time, cs_peak = min(t for t, _ in cs_runs), max(p for _, p in cs_runs)
-    tshark_names = {n for line in (tmp_path / "tshark.txt").read_text().splitlines() for n in line.split("\t") if n}
-    cs_names = {c["host"] for d in result["devices"] for c in d["clouds"] if c["host"]}  # type: ignore[attr-defined]
+    side = _side_by_side(big, tmp_path / "pcap")
+    ts_runs, cs_runs = side["tshark_runs"], side["camsweep_runs"]
+    ts_time, ts_peak, cs_time, cs_peak = side["tshark_time"], side["tshark_peak"], side["time"], side["peak"]
+    tshark_names, cs_names = side["tshark_names"], side["names"]
     big.unlink()
     # the same recording as pcapng (what Wireshark and dumpcap write by default), the same way
     big_ng = tmp_path / "big.pcapng"
     packets_ng, size_ng = make(source, big_ng, 1_050_000_000, pcapng=True)
-    ng_ts_runs, ng_cs_runs = [], []
-    for _ in range(RUNS):
-        ng_ts_runs.append(_run(["tshark", "-r", str(big_ng), "-T", "fields", "-e", "dns.qry.name",
-                                "-e", "tls.handshake.extensions_server_name"], tmp_path / "tshark-ng.txt"))
-        seconds, peak, result_ng = _camsweep(big_ng, tmp_path / "cs-ng.json")
-        ng_cs_runs.append((seconds, peak))
+    ng = _side_by_side(big_ng, tmp_path / "pcapng")
     big_ng.unlink()
-    ng_ts_time, ng_ts_peak = min(t for t, _ in ng_ts_runs), max(p for _, p in ng_ts_runs)
-    ng_cs_time, ng_cs_peak = min(t for t, _ in ng_cs_runs), max(p for _, p in ng_cs_runs)
-    ng_names = {c["host"] for d in result_ng["devices"] for c in d["clouds"] if c["host"]}  # type: ignore[attr-defined]
+    ng_ts_time, ng_ts_peak, ng_cs_time, ng_cs_peak = ng["tshark_time"], ng["tshark_peak"], ng["time"], ng["peak"]
+    ng_names = ng["names"]
     # the same recording, twice as long: camsweep's memory must not grow with the file
     bigger = tmp_path / "bigger.pcap"
     packets2, size2 = make(source, bigger, 2 * 1_050_000_000)
