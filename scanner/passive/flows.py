@@ -361,13 +361,7 @@ class Flow:
                 burst.bytes += ip_len
                 burst.packets += 1
                 burst.replied = False
-        sec = int(ts)
-        if sec != self._sec:
-            if self._sec >= 0:
-                self._fold_second(self._sec, self._sec_bytes)
-            self._sec = sec
-            self._sec_bytes = 0
-        self._sec_bytes += ip_len
+        self._count_second(int(ts), ip_len)
 
     def down(self, ts: float, ip_len: int, payload_len: int, port: int = 0) -> None:
         """One packet to the device; ``port`` is the device's local port."""
@@ -442,13 +436,7 @@ class Flow:
             burst.bytes += nbytes - first_len
             burst.packets += count - 1
         burst.replied = replied_after
-        sec = int(first_ts)
-        if sec != self._sec:
-            if self._sec >= 0:
-                self._fold_second(self._sec, self._sec_bytes)
-            self._sec = sec
-            self._sec_bytes = 0
-        self._sec_bytes += nbytes
+        self._count_second(int(first_ts), nbytes)
 
     def _exchange(self, ts: float, up: int, down: int) -> None:
         if self._ex_start < 0 or ts - self._ex_end > EXCHANGE_GAP_S:
@@ -534,6 +522,16 @@ class Flow:
             width *= 2
         self.timeline = sorted(bins.items())
         self.timeline_width = width
+
+    def _count_second(self, sec: int, nbytes: int) -> None:
+        """Upstream bytes into the activity record of second ``sec`` (the last one is folded in when
+        a new second begins)."""
+        if sec != self._sec:
+            if self._sec >= 0:
+                self._fold_second(self._sec, self._sec_bytes)
+            self._sec = sec
+            self._sec_bytes = 0
+        self._sec_bytes += nbytes
 
     def _fold_second(self, sec: int, nbytes: int) -> None:
         run = self._run

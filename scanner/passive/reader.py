@@ -301,23 +301,13 @@ def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suf
             packets = nbytes = 0
             if want < 0:
                 # A record with an impossible length: look for the next plausible record header.
-                stats.bad_records += 1
-                stats.note("bad-record", f"record at offset {offset + pos} claims {caplen} captured bytes")
                 offset += pos
                 window = RESYNC_WINDOW + 2 * hlen
                 buf, eof = _fill(read, buf, pos, window, chunk_size)
-                pos = 0
-                # The search looks at exactly ``window`` bytes (fewer at the end of the file), however the
-                # stream was chunked, so every reader of the same file resynchronises at the same record.
-                found = _pcap_resync(memoryview(buf)[:window], 1, unpack, hlen, frac_limit, last_sec)
-                if found < 0:
-                    stats.skipped_bytes += min(len(buf), window)
-                    if len(buf) >= window:
-                        stats.note("gave-up", f"no plausible record in {RESYNC_WINDOW} bytes after offset {offset}")
+                pos = _resync_after_bad_record(memoryview(buf), window, unpack, hlen, frac_limit, last_sec, offset,
+                                               caplen, stats)
+                if pos < 0:
                     return
-                stats.resyncs += 1
-                stats.skipped_bytes += found
-                pos = found
                 continue
             if eof:
                 if pos < end:
@@ -332,6 +322,29 @@ def _iter_pcap(read: Reader, head: bytes, stats: ReadStats, chunk_size: int, suf
         stats.bytes += nbytes
         if not known:
             stats.unknown_linktype += packets
+
+
+def _resync_after_bad_record(
+    view: memoryview, window: int, unpack: Callable[[bytes | bytearray | memoryview, int], tuple[int, ...]],
+    hlen: int, frac_limit: int, last_sec: int, offset: int, caplen: int, stats: ReadStats,
+) -> int:
+    """The bad record at the start of ``view`` (file offset ``offset``, claiming ``caplen`` bytes)
+    counted in ``stats``, and the offset in ``view`` of the next plausible record; -1 (noted) when
+    there is none: reading stops.
+
+    The search looks at exactly ``window`` bytes (fewer at the end of the file), however the stream
+    was chunked, so every reader of the same file resynchronises at the same record."""
+    stats.bad_records += 1
+    stats.note("bad-record", f"record at offset {offset} claims {caplen} captured bytes")
+    found = _pcap_resync(view[:window], 1, unpack, hlen, frac_limit, last_sec)
+    if found < 0:
+        stats.skipped_bytes += min(len(view), window)
+        if len(view) >= window:
+            stats.note("gave-up", f"no plausible record in {RESYNC_WINDOW} bytes after offset {offset}")
+        return -1
+    stats.resyncs += 1
+    stats.skipped_bytes += found
+    return found
 
 
 def _pcap_resync(
@@ -556,23 +569,14 @@ def _pcap_batches(
             continue
         if bad:
             # A record with an impossible length: look for the next plausible record header.
-            stats.bad_records += 1
-            stats.note("bad-record", f"record at offset {offset + pos} claims {caplen} captured bytes")
             offset += pos
             end = _shift(mv, pos, end)
-            pos = 0
             if not eof:
                 end, eof = _fill_into(readinto, mv, end, size, stats)
-            window = RESYNC_WINDOW + 2 * hlen
-            found = _pcap_resync(mv[: min(end, window)], 1, unpack, hlen, frac_limit, last_sec)
-            if found < 0:
-                stats.skipped_bytes += min(end, window)
-                if end >= window:
-                    stats.note("gave-up", f"no plausible record in {RESYNC_WINDOW} bytes after offset {offset}")
+            pos = _resync_after_bad_record(mv[:end], RESYNC_WINDOW + 2 * hlen, unpack, hlen, frac_limit, last_sec,
+                                           offset, caplen, stats)
+            if pos < 0:
                 return
-            stats.resyncs += 1
-            stats.skipped_bytes += found
-            pos = found
             continue
         if eof:
             if pos < end:
