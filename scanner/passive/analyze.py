@@ -30,7 +30,8 @@ from scanner.passive.decode import DecodeStats, Packet, decode, looks_like_http_
 from scanner.passive.dns import TYPE_A, TYPE_AAAA, parse_dns
 from scanner.passive.flows import FlowTable
 from scanner.passive.httphead import parse_request_head
-from scanner.passive.reader import ReadStats, iter_frames, iter_pcap_batches
+from scanner.passive.readahead import iter_batches
+from scanner.passive.reader import ReadStats, iter_frames
 from scanner.passive.tls import SniReassembler
 
 DNS_PORTS = (53, 5353)
@@ -130,17 +131,19 @@ def analyze_frames(table: FlowTable, summary: PassiveSummary, frames: Iterable[t
 
 
 def analyze_captures(paths: list[Path], *, local_networks: list[str] | None = None,
-                     summary: PassiveSummary | None = None, bulk: bool = True) -> tuple[FlowTable, PassiveSummary]:
+                     summary: PassiveSummary | None = None, bulk: bool = True,
+                     read_ahead: bool | None = None) -> tuple[FlowTable, PassiveSummary]:
     """One streaming pass over every capture (UsageError for a file that is not a capture).
 
-    pcap and pcapng files go through the vectorised bulk path (``fastpath``) unless ``bulk`` is False;
-    pipes and streams frame by frame. Both give the same table.
+    pcap and pcapng files go through the vectorised bulk path (``fastpath``) unless ``bulk`` is False,
+    read by a second process (``readahead``) when ``read_ahead`` says so (None: large files, 2+ CPUs);
+    pipes and streams frame by frame. All give the same table.
     """
     summary = summary or PassiveSummary()
     table = FlowTable(local_networks=local_networks)
     for path in paths:
         summary.files.append(str(path))
-        batches = iter_pcap_batches(path, summary.read) if bulk else None
+        batches = iter_batches(path, summary.read, read_ahead=read_ahead) if bulk else None
         if batches is not None:
             from scanner.passive.fastpath import analyze_batches  # numpy: imported only when used
 

@@ -236,7 +236,7 @@ def _fill(read: Reader, buf: bytes, pos: int, want: int, chunk_size: int) -> tup
 # ---------------------------------------------------------------------------------------------
 
 
-def _pcap_header(buf: bytes | bytearray, stats: ReadStats, suffix: str
+def _pcap_header(buf: bytes | bytearray | memoryview, stats: ReadStats, suffix: str
                  ) -> tuple[str, int, int, float, int, Callable[..., tuple[int, ...]], bool, int]:
     """Parse a pcap file header (at least 24 bytes of ``buf``) and note its format in ``stats``:
     (endian, magic, linktype, timestamp scale, record header length, record header unpacker,
@@ -401,8 +401,8 @@ class PcapBatch:
 
     __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype", "ts_div", "ts_offset")
 
-    def __init__(self, buf: bytes | bytearray, positions: list[int], hlen: int, byte_order: str, ts_scale: float,
-                 linktype: int, *, ts_div: float = 0.0, ts_offset: float = 0.0) -> None:
+    def __init__(self, buf: bytes | bytearray | memoryview, positions: list[int], hlen: int, byte_order: str,
+                 ts_scale: float, linktype: int, *, ts_div: float = 0.0, ts_offset: float = 0.0) -> None:
         self.buf = buf
         self.positions = positions
         self.hlen = hlen
@@ -430,7 +430,8 @@ class PcapBatch:
 
 
 def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_SIZE,
-                      max_records: int = BATCH_RECORDS) -> Iterator[PcapBatch | Frame] | None:
+                      max_records: int = BATCH_RECORDS, ring: BufferRing | None = None
+                      ) -> Iterator[PcapBatch | Frame] | None:
     """The records of the pcap or pcapng file at ``path`` in batches, or ``None`` when batches do not apply.
 
     ``None`` (nothing read into ``stats``) for anything but a regular file, plain or gzip: pipes, paths
@@ -439,7 +440,7 @@ def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_S
     ``ReadStats`` (hostile records counted, resynchronised or cut short the same way); only the buffer
     is larger (for pcap, filled in place). pcapng packets that are not in a run of Enhanced Packet
     Blocks of one interface (simple and obsolete packet blocks, damaged blocks, the last ones of a
-    buffer) come as single frames between the batches.
+    buffer) come as single frames between the batches. ``ring`` says where pcap records are read to.
     """
     path = Path(path)
     try:
@@ -467,16 +468,17 @@ def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_S
     if head == b"\x0a\x0d\x0d\x0a":
         batches = _pcapng_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
     else:
-        batches = _pcap_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
+        batches = _pcap_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix, ring)
     weakref.finalize(batches, _close, stream, fh)  # closed even if iteration never starts
     return batches
 
 
 def _pcap_batches_owned(
-    stream: io.FileIO | gzip.GzipFile, fh: io.FileIO, stats: ReadStats, batch_size: int, max_records: int, suffix: str
+    stream: io.FileIO | gzip.GzipFile, fh: io.FileIO, stats: ReadStats, batch_size: int, max_records: int, suffix: str,
+    ring: BufferRing | None,
 ) -> Iterator[PcapBatch]:
     try:
-        yield from _pcap_batches(stream.readinto, stats, batch_size, max_records, suffix)
+        yield from _pcap_batches(stream.readinto, stats, batch_size, max_records, suffix, ring)
     finally:
         _close(stream, fh)
 
@@ -508,14 +510,33 @@ def _fill_into(
     return end, False
 
 
+class BufferRing:
+    """Where ``_pcap_batches`` reads: by default one buffer, whose unread tail is moved to its front before
+    each fill. ``readahead`` hands out buffers in shared memory instead, a new one for each fill."""
+
+    def first(self, size: int) -> memoryview:
+        """A buffer of ``size`` bytes and ``BATCH_SLACK`` more."""
+        return memoryview(bytearray(size + BATCH_SLACK))
+
+    def carry(self, mv: memoryview, pos: int, end: int) -> tuple[memoryview, int]:
+        """The buffer to fill next, holding ``mv[pos:end]`` at its front; and the end of that."""
+        return mv, _shift(mv, pos, end)
+
+
+def buffer_size(batch_size: int) -> int:
+    """Bytes of a ``_pcap_batches`` buffer for ``batch_size``: room for a resync window and any record."""
+    return max(batch_size, RESYNC_WINDOW + 64, MAX_RECORD + 64)
+
+
 def _pcap_batches(
-    readinto: Callable[[memoryview], int | None], stats: ReadStats, batch_size: int, max_records: int, suffix: str
+    readinto: Callable[[memoryview], int | None], stats: ReadStats, batch_size: int, max_records: int, suffix: str,
+    ring: BufferRing | None = None,
 ) -> Iterator[PcapBatch]:
     """``_iter_pcap`` over a buffer filled in place, yielding the records of each fill at once."""
-    size = max(batch_size, RESYNC_WINDOW + 64, MAX_RECORD + 64)  # room for a resync window and any record
-    buf = bytearray(size + BATCH_SLACK)
-    mv = memoryview(buf)
-    end, eof = _fill_into(readinto, mv, 0, size, stats)
+    size = buffer_size(batch_size)
+    ring = ring or BufferRing()
+    buf = ring.first(size)  # a memoryview: struct reads one faster than a bytearray
+    end, eof = _fill_into(readinto, buf, 0, size, stats)
     if end < 24:
         stats.format = "pcap" + suffix
         stats.truncated += 1
@@ -570,10 +591,10 @@ def _pcap_batches(
         if bad:
             # A record with an impossible length: look for the next plausible record header.
             offset += pos
-            end = _shift(mv, pos, end)
+            buf, end = ring.carry(buf, pos, end)
             if not eof:
-                end, eof = _fill_into(readinto, mv, end, size, stats)
-            pos = _resync_after_bad_record(mv[:end], RESYNC_WINDOW + 2 * hlen, unpack, hlen, frac_limit, last_sec,
+                end, eof = _fill_into(readinto, buf, end, size, stats)
+            pos = _resync_after_bad_record(buf[:end], RESYNC_WINDOW + 2 * hlen, unpack, hlen, frac_limit, last_sec,
                                            offset, caplen, stats)
             if pos < 0:
                 return
@@ -584,9 +605,9 @@ def _pcap_batches(
                 stats.note("truncated", f"last record at offset {offset + pos} cut short by the end of the file")
             return
         offset += pos
-        end = _shift(mv, pos, end)
+        buf, end = ring.carry(buf, pos, end)
         pos = 0
-        end, eof = _fill_into(readinto, mv, end, size, stats)
+        end, eof = _fill_into(readinto, buf, end, size, stats)
 
 
 def _shift(mv: memoryview, pos: int, end: int) -> int:
