@@ -390,7 +390,7 @@ BATCH_SLACK = 256  # bytes after the data, so fixed-size header windows never ru
 
 
 class PcapBatch:
-    """The records of one buffer fill of a pcap file (``iter_pcap_batches``).
+    """The records of one buffer fill of a pcap file, or a run of pcapng EPBs (``iter_pcap_batches``).
 
     ``buf`` is the reader's own buffer, overwritten when the iterator advances: read it, then let it
     go. ``positions`` are the offsets in ``buf`` of the record headers (``hlen`` bytes: seconds,
@@ -438,9 +438,9 @@ def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_S
     that cannot be read or are not captures. Use ``iter_frames`` then, which also raises the
     ``UsageError``. Reading is the same as ``iter_frames``: the same records, timestamps and
     ``ReadStats`` (hostile records counted, resynchronised or cut short the same way); only the buffer
-    is larger (for pcap, filled in place). pcapng packets that are not in a run of Enhanced Packet
-    Blocks of one interface (simple and obsolete packet blocks, damaged blocks, the last ones of a
-    buffer) come as single frames between the batches. ``ring`` says where pcap records are read to.
+    is larger, and filled in place (``ring`` says where: by default one buffer per file). pcapng packets
+    that are not in a run of Enhanced Packet Blocks of one interface (simple and obsolete packet
+    blocks, damaged blocks) come as single frames between the batches.
     """
     path = Path(path)
     try:
@@ -466,7 +466,7 @@ def iter_pcap_batches(path: Path, stats: ReadStats, *, batch_size: int = BATCH_S
     suffix = "+gzip" if stream is not fh else ""
     batches: Iterator[PcapBatch | Frame]
     if head == b"\x0a\x0d\x0d\x0a":
-        batches = _pcapng_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix)
+        batches = _pcapng_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix, ring)
     else:
         batches = _pcap_batches_owned(stream, fh, stats, batch_size, max(1, max_records), suffix, ring)
     weakref.finalize(batches, _close, stream, fh)  # closed even if iteration never starts
@@ -484,21 +484,25 @@ def _pcap_batches_owned(
 
 
 def _pcapng_batches_owned(
-    stream: io.FileIO | gzip.GzipFile, fh: io.FileIO, stats: ReadStats, batch_size: int, max_records: int, suffix: str
+    stream: io.FileIO | gzip.GzipFile, fh: io.FileIO, stats: ReadStats, batch_size: int, max_records: int, suffix: str,
+    ring: BufferRing | None,
 ) -> Iterator[PcapBatch | Frame]:
     try:
         stats.format = "pcapng" + suffix
-        read = _safe_reader(stream.read, stats)
-        yield from _pcapng_items(read, _read_exact(read, 4), stats, batch_size, max_records)
+        head = _read_exact(_safe_reader(stream.read, stats), 4)
+        yield from _pcapng_items(stream.readinto, head, stats, batch_size, max_records, ring)
     finally:
         _close(stream, fh)
 
 
 def _fill_into(
-    readinto: Callable[[memoryview], int | None], mv: memoryview, end: int, size: int, stats: ReadStats
+    readinto: Callable[[memoryview], int | None], mv: memoryview, end: int, size: int, stats: ReadStats,
+    at_least: int | None = None,
 ) -> tuple[int, bool]:
-    """Read into ``mv[end:size]`` until it is full; (new end, end of stream reached)."""
-    while end < size:
+    """Read into ``mv[end:size]`` until it is full (or holds ``at_least`` bytes); (new end, end of stream
+    reached)."""
+    enough = size if at_least is None else at_least
+    while end < enough:
         try:
             got = readinto(mv[end:size])
         except (OSError, EOFError, ValueError, zlib.error) as exc:
@@ -526,6 +530,33 @@ class BufferRing:
 def buffer_size(batch_size: int) -> int:
     """Bytes of a ``_pcap_batches`` buffer for ``batch_size``: room for a resync window and any record."""
     return max(batch_size, RESYNC_WINDOW + 64, MAX_RECORD + 64)
+
+
+def _fill_buffer(readinto: Callable[[memoryview], int | None], ring: BufferRing, buf: memoryview, pos: int, end: int,
+                 want: int, capacity: int, stats: ReadStats) -> tuple[memoryview, int, bool]:
+    """``buf[pos:end]`` moved to the front of the buffer to fill next (``ring``), then reads until it holds
+    ``want`` bytes; (buffer, end, end of stream reached). Past ``capacity`` (a block larger than a
+    buffer), a larger buffer of this reader's own. Every buffer has BATCH_SLACK bytes after its capacity."""
+    tail = end - pos
+    if max(want, tail) <= capacity:
+        buf, end = ring.carry(buf, pos, end)
+    else:
+        larger = memoryview(bytearray(max(want, tail) + BATCH_SLACK))
+        larger[:tail] = buf[pos:end]
+        buf, end = larger, tail
+    end, eof = _fill_into(readinto, buf, end, max(want, len(buf) - BATCH_SLACK), stats, at_least=want)
+    return buf, end, eof
+
+
+def _readinto_from(read: Reader) -> Callable[[memoryview], int]:
+    """``readinto`` over ``read`` (streams and pipes: what has arrived is copied in)."""
+
+    def readinto(mv: memoryview) -> int:
+        data = read(len(mv))
+        mv[: len(data)] = data
+        return len(data)
+
+    return readinto
 
 
 def _pcap_batches(
@@ -626,18 +657,23 @@ _Iface = tuple[int, bool, float, int]
 
 
 def _iter_pcapng(read: Reader, head: bytes, stats: ReadStats, chunk_size: int) -> Iterator[Frame]:
-    for item in _pcapng_items(read, head, stats, chunk_size, BATCH_RECORDS):
+    for item in _pcapng_items(_readinto_from(read), head, stats, chunk_size, BATCH_RECORDS):
         if isinstance(item, PcapBatch):
             yield from item.frames()
         else:
             yield item
 
 
-def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
-                  max_records: int) -> Iterator[PcapBatch | Frame]:
+def _pcapng_items(readinto: Callable[[memoryview], int | None], head: bytes, stats: ReadStats, chunk_size: int,
+                  max_records: int, ring: BufferRing | None = None) -> Iterator[PcapBatch | Frame]:
     """The packets of a pcapng stream in order: runs of Enhanced Packet Blocks of one interface as
-    batches (the common case), every other packet as a frame."""
-    buf, eof = _fill(read, head, 0, 12, chunk_size)
+    batches (the common case), every other packet as a frame. The buffer is filled in place (``ring``)
+    and grows only for a block larger than ``chunk_size``."""
+    ring = ring or BufferRing()
+    capacity = max(64, chunk_size)
+    buf = ring.first(capacity)
+    buf[: len(head)] = head
+    buf, end, eof = _fill_buffer(readinto, ring, buf, 0, len(head), 12, capacity, stats)
     pos = 0
     offset = 0
     ifaces: list[_Iface] = []
@@ -655,7 +691,6 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
     packets = nbytes = unknown = 0
     try:
         while True:
-            end = len(buf)
             want = 12
             bad = ""
             while pos + 12 <= end:
@@ -689,7 +724,7 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
                     run, run_index = [], -1
                 if btype == PCAPNG_SHB:
                     # SHB: type, length, byte-order magic (4), major (2), minor (2), section length (8), options
-                    bom = buf[pos + 8 : pos + 12]
+                    bom = bytes(buf[pos + 8 : pos + 12])
                     if bom == b"\x4d\x3c\x2b\x1a":
                         endian = "<"
                     elif bom == b"\x1a\x2b\x3c\x4d":
@@ -726,7 +761,7 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
                         nbytes += caplen
                         last_ts = ((hi << 32) | lo) / div + tsoff
                         if known:
-                            yield last_ts, linktype, buf[pos + 28 : pos + 28 + caplen]
+                            yield last_ts, linktype, bytes(buf[pos + 28 : pos + 28 + caplen])
                         else:
                             unknown += 1
                 elif btype == PCAPNG_SPB:
@@ -741,7 +776,7 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
                         packets += 1
                         nbytes += caplen
                         if known:
-                            yield last_ts, linktype, buf[pos + 12 : pos + 12 + caplen]
+                            yield last_ts, linktype, bytes(buf[pos + 12 : pos + 12 + caplen])
                         else:
                             unknown += 1
                 elif btype == PCAPNG_IDB:
@@ -764,7 +799,7 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
                         nbytes += caplen
                         last_ts = ((hi << 32) | lo) / div + tsoff
                         if known:
-                            yield last_ts, linktype, buf[pos + 28 : pos + 28 + caplen]
+                            yield last_ts, linktype, bytes(buf[pos + 28 : pos + 28 + caplen])
                         else:
                             unknown += 1
                 else:
@@ -782,11 +817,11 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
                 stats.bad_records += 1
                 stats.note("bad-block", bad)
                 offset += pos
-                buf, eof = _fill(read, buf, pos, RESYNC_WINDOW + 64, chunk_size)
+                buf, end, eof = _fill_buffer(readinto, ring, buf, pos, end, RESYNC_WINDOW + 64, capacity, stats)
                 pos = 0
-                found = _pcapng_resync(buf, 1, block, u32)
+                found = _pcapng_resync(buf[:end], 1, block, u32)
                 if found < 0:
-                    stats.skipped_bytes += len(buf)
+                    stats.skipped_bytes += end
                     if not eof:
                         stats.note("gave-up", f"no plausible block in {RESYNC_WINDOW} bytes after offset {offset}")
                     return
@@ -800,7 +835,7 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
                     stats.note("truncated", f"last block at offset {offset + pos} cut short by the end of the file")
                 return
             offset += pos
-            buf, eof = _fill(read, buf, pos, want, chunk_size)
+            buf, end, eof = _fill_buffer(readinto, ring, buf, pos, end, want, capacity, stats)
             pos = 0
     finally:
         stats.packets += packets
@@ -808,7 +843,7 @@ def _pcapng_items(read: Reader, head: bytes, stats: ReadStats, chunk_size: int,
         stats.unknown_linktype += unknown
 
 
-def _epb_time(buf: bytes, at: int, endian: str, iface: _Iface) -> float:
+def _epb_time(buf: memoryview, at: int, endian: str, iface: _Iface) -> float:
     """The timestamp of the EPB whose timestamp fields are at ``at``."""
     hi, lo = struct.unpack_from(endian + "II", buf, at)
     _linktype, _known, div, tsoff = iface
@@ -816,19 +851,12 @@ def _epb_time(buf: bytes, at: int, endian: str, iface: _Iface) -> float:
     return seconds
 
 
-def _epb_run(buf: bytes, run: list[int], endian: str, iface: _Iface) -> Iterator[PcapBatch | Frame]:
+def _epb_run(buf: memoryview, run: list[int], endian: str, iface: _Iface) -> Iterator[PcapBatch]:
     """EPBs of one interface (``run``: offsets of their timestamp fields) as a batch: each record is
     read as timestamp upper (4), lower (4), captured length (4), original length (4), then the frame.
-    The last ones go as frames when they lie closer than BATCH_SLACK to the end of ``buf``."""
-    caplen_at = struct.Struct(endian + "8xI").unpack_from
-    keep = len(run)
-    while keep and run[keep - 1] + 16 + caplen_at(buf, run[keep - 1])[0] + BATCH_SLACK > len(buf):
-        keep -= 1
+    (Every pcapng buffer has BATCH_SLACK bytes after its capacity: ``_fill_buffer``.)"""
     linktype, _known, div, tsoff = iface
-    if keep:
-        yield PcapBatch(buf, run[:keep], 16, endian, 0.0, linktype, ts_div=div, ts_offset=tsoff)
-    if keep < len(run):
-        yield from PcapBatch(buf, run[keep:], 16, endian, 0.0, linktype, ts_div=div, ts_offset=tsoff).frames()
+    yield PcapBatch(buf, run, 16, endian, 0.0, linktype, ts_div=div, ts_offset=tsoff)
 
 
 def _epb_problem(at: int, caplen: int, blen: int, iface: int, nifaces: int) -> str:
@@ -837,7 +865,7 @@ def _epb_problem(at: int, caplen: int, blen: int, iface: int, nifaces: int) -> s
     return f"packet block at offset {at} claims {caplen} captured bytes in a {blen}-byte block"
 
 
-def _parse_idb(buf: bytes, pos: int, blen: int, endian: str, stats: ReadStats) -> _Iface:
+def _parse_idb(buf: bytes | memoryview, pos: int, blen: int, endian: str, stats: ReadStats) -> _Iface:
     """IDB (pcapng §4.2): link type (2), reserved (2), snaplen (4), options (code 2, length 2, value, padding)."""
     stats.interfaces += 1
     if blen < 20:
@@ -868,10 +896,10 @@ def _parse_idb(buf: bytes, pos: int, blen: int, endian: str, stats: ReadStats) -
 
 
 def _pcapng_resync(
-    buf: bytes,
+    buf: bytes | memoryview,
     start: int,
-    block: Callable[[bytes, int], tuple[int, ...]],
-    u32: Callable[[bytes, int], tuple[int, ...]],
+    block: Callable[[bytes | memoryview, int], tuple[int, ...]],
+    u32: Callable[[bytes | memoryview, int], tuple[int, ...]],
 ) -> int:
     """Offset of the first plausible pcapng block at or after ``start`` (-1: none).
 

@@ -84,11 +84,13 @@ def test_read_ahead_hands_over_what_the_reader_reads(captures: dict[str, Path], 
     assert _children() == before  # reaped
 
 
-def test_read_ahead_batches_live_in_shared_buffers_that_are_reused(captures: dict[str, Path]) -> None:
-    """pcap records are read straight into the shared buffers (no copy), several batches to a fill, and a
+@pytest.mark.parametrize(("name", "batch_size"), [("pcap", BATCH), ("pcapng", 300_000)])
+def test_read_ahead_batches_live_in_shared_buffers_that_are_reused(captures: dict[str, Path], name: str,
+                                                                  batch_size: int) -> None:
+    """Records are read straight into the shared buffers (no copy), several batches to a fill, and a
     buffer comes back only when every batch on it has been analysed."""
     stats = ReadStats()
-    items = iter_batches(captures["pcap"], stats, read_ahead=True, batch_size=BATCH, max_records=40)
+    items = iter_batches(captures[name], stats, read_ahead=True, batch_size=batch_size, max_records=40)
     assert items is not None
     buffers = [item.buf for item in items if isinstance(item, PcapBatch)]
     distinct = {id(b) for b in buffers}
@@ -141,9 +143,8 @@ def test_read_ahead_is_chosen_for_large_pcap_files_on_two_cpus(captures: dict[st
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readahead, "READ_AHEAD_MIN_BYTES", 1_000_000)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
-    assert readahead._worth_it(captures["pcap"]) and readahead._worth_it(captures["gzip"])
+    assert all(readahead._worth_it(captures[name]) for name in ("pcap", "gzip", "pcapng"))
     assert not readahead._worth_it(FIXTURES[0])  # small
-    assert not readahead._worth_it(captures["pcapng"])  # its reader allocates per fill (see _worth_it)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
     assert not readahead._worth_it(captures["pcap"])
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
