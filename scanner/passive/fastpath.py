@@ -250,7 +250,7 @@ class _Bulk:
         if len(open_rows):
             carriers = np.flatnonzero(tcp & has_payload & ~slow)
             c_pair = (src[carriers].astype(np.uint64) << np.uint64(32)) | dst[carriers]
-            near = np.isin(c_pair, open_pair)
+            near = _member(c_pair, np.unique(open_pair))
             carriers, c_pair = carriers[near], c_pair[near]
             # openers and carriers by connection, then capture order: a carrier right after an opener is
             # that connection's first segment with payload after its SYN
@@ -316,7 +316,7 @@ class _Bulk:
             loose = np.flatnonzero(fast & ~in_flow & tcp & has_payload)
             if len(loose):
                 l_pair = (src[loose].astype(np.uint64) << np.uint64(32)) | dst[loose]
-                near = np.isin(l_pair, np.array([p for p, _ in maybe], dtype=np.uint64))
+                near = _member(l_pair, np.unique(np.array([p for p, _ in maybe], dtype=np.uint64)))
                 loose = loose[near]
                 for row, pair_of, ports_of, at, size, when in zip(
                         loose.tolist(), l_pair[near].tolist(), ((sport[loose] << 16) | dport[loose]).tolist(),
@@ -602,6 +602,17 @@ class _Events:
                 continue
             if pkt is not None:
                 packet(pkt)
+
+
+def _member(values: NDArray[np.uint64] | NDArray[np.uint32], keys: NDArray[np.uint64] | NDArray[np.uint32]
+            ) -> BoolArray:
+    """``np.isin(values, keys)`` for sorted, distinct ``keys``: one binary search per value, no sort of
+    ``values`` (np.isin sorts both)."""
+    if not len(keys):
+        return np.zeros(len(values), dtype=np.bool_)
+    index = np.minimum(np.searchsorted(keys, values), len(keys) - 1)
+    found: BoolArray = keys[index] == values
+    return found
 
 
 def _ipv4_pair(src_ip: str, dst_ip: str) -> int | None:
