@@ -65,15 +65,30 @@ def iter_batches(path: Path, stats: ReadStats, *, read_ahead: bool | None = None
     if not read_ahead or not hasattr(os, "fork"):
         return iter_pcap_batches(path, stats, batch_size=batch_size, max_records=max_records)
     slot_size = buffer_size(batch_size) + BATCH_SLACK
-    shared = mmap.mmap(-1, SLOTS * slot_size)  # anonymous and MAP_SHARED: the child writes, this process reads
+    try:
+        shared = mmap.mmap(-1, SLOTS * slot_size)  # anonymous, MAP_SHARED: the child writes, this process reads
+    except OSError as exc:
+        log.debug("reading in this process: no shared memory (%s)", exc)
+        return iter_pcap_batches(path, stats, batch_size=batch_size, max_records=max_records)
     ring = _SlotRing(shared, slot_size)
     batches = iter_pcap_batches(path, stats, batch_size=batch_size, max_records=max_records, ring=ring)
     if batches is None:
         ring.release()
         return None
-    data_in, data_out = Pipe(duplex=False)
-    free_in, free_out = Pipe(duplex=False)
-    pid = os.fork()
+    ends: list[Connection] = []
+    try:
+        data_in, data_out = Pipe(duplex=False)
+        ends += (data_in, data_out)
+        free_in, free_out = Pipe(duplex=False)
+        ends += (free_in, free_out)
+        pid = os.fork()
+    except OSError as exc:  # out of processes or descriptors: read here after all
+        log.debug("reading in this process: cannot fork a reader (%s)", exc)
+        for end in ends:
+            end.close()
+        del batches
+        ring.release()
+        return iter_pcap_batches(path, stats, batch_size=batch_size, max_records=max_records)
     if pid == 0:  # pragma: no cover - the child (its work is checked through what this process receives)
         _child(batches, ring, stats, data_out, free_in, (data_in, free_out))
     data_out.close()

@@ -179,3 +179,15 @@ def test_mutated_captures_read_ahead_as_in_one_process(tmp_path: Path, data: byt
     alone = iter_pcap_batches(capture, alone_stats, max_records=4)
     assert alone is not None
     assert _read(capture, read_ahead=True, max_records=4) == (_records(alone), alone_stats)
+
+
+def test_when_no_reader_can_be_forked_the_file_is_read_here(captures: dict[str, Path],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    before = _children()
+    reference = _read(captures["pcap"], read_ahead=False, batch_size=BATCH)
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert _read(captures["pcap"], read_ahead=True, batch_size=BATCH) == reference
+    assert _children() == before
