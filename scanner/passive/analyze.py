@@ -27,14 +27,14 @@ from scanner.models import Device, ScanInfo, ScanResult
 from scanner.passive.classify import observe
 from scanner.passive.clouds import CloudSignatureSet, shipped
 from scanner.passive.decode import DecodeStats, Packet, decode, looks_like_http_request
-from scanner.passive.dns import TYPE_A, TYPE_AAAA, parse_dns
+from scanner.passive.dns import DNS_PORT, TYPE_A, TYPE_AAAA, parse_dns
 from scanner.passive.flows import FlowTable
 from scanner.passive.httphead import parse_request_head
 from scanner.passive.readahead import iter_batches
 from scanner.passive.reader import ReadStats, iter_frames
 from scanner.passive.tls import SniReassembler
 
-DNS_PORTS = (53, 5353)
+DNS_PORTS = (DNS_PORT, 5353)  # datagrams that are DNS or mDNS, never HTTP or TLS
 
 
 @dataclass
@@ -94,6 +94,8 @@ class PacketPath:
                 self.sni.feed_packet(pkt)  # SYN/FIN/RST keep the reassembler's per-flow state right
             return
         if pkt.proto == 17 and (pkt.sport in DNS_PORTS or pkt.dport in DNS_PORTS):
+            if pkt.sport != DNS_PORT and pkt.dport != DNS_PORT:
+                return  # mDNS names link-local hosts; it never names a destination (see DNS_PORT)
             message = parse_dns(pkt.data())
             if message is not None and message.qr:
                 addresses = [a.value for a in message.answers if a.rtype in (TYPE_A, TYPE_AAAA)]

@@ -24,6 +24,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+# Destinations are named by unicast DNS only (a message to or from port 53). mDNS (5353, RFC 6762) answers
+# name .local hosts on the link: any device there can multicast one unasked, so one naming a remote
+# address is a misconfiguration or a spoof, and a store's printers and phones send thousands an hour.
+DNS_PORT = 53
+
 TYPE_A = 1
 TYPE_CNAME = 5
 TYPE_PTR = 12

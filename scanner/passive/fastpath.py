@@ -11,7 +11,7 @@ interface is a batch; the reader hands over its other packets as single frames, 
 2. ``PacketPath`` still gets, one by one and in capture order, every packet that needs more than
    counting or is not such a common frame: other link types, IPv6 (but multicast ICMPv6), VLAN
    tags, IP options, fragments, malformed headers (``decode`` decides and counts them), segments
-   that start like a TLS ClientHello or an HTTP request line, DNS and mDNS responses with answers,
+   that start like a TLS ClientHello or an HTTP request line, DNS responses with answers,
    a connection's first segment with payload after its SYN, the segments of a connection whose
    ClientHello is waiting for reassembly, and the packet at which the table sweeps idle flows.
 3. The other packets are only counted: ARP and the like, and packets of no flow (LAN, transit,
@@ -42,6 +42,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from scanner.passive.decode import HTTP_REQUEST_PREFIXES, LINKTYPE_ETHERNET, Packet, decode
+from scanner.passive.dns import DNS_PORT
 from scanner.passive.flows import (
     ADDRESS_IGNORED,
     ADDRESS_LOCAL,
@@ -229,9 +230,9 @@ class _Bulk:
         has_payload = plen > 0
         control = tcp & ((flags & 0x07) != 0)  # SYN, FIN, RST: they feed the ClientHello reassembler
         slow = (~valid & ~not_ip & ~stub & ~multicast6) | (tcp & has_payload & (control | hello | http))
-        # DNS and mDNS: only responses with answers name anything (analyze.PacketPath); header: ID (0-1),
+        # DNS: only responses with answers name anything (analyze.PacketPath; not mDNS); header: ID (0-1),
         # flags with QR in the top bit (2-3), QDCOUNT (4-5), ANCOUNT (6-7) -- RFC 1035 §4.1.1
-        dns_port = (sport == 53) | (sport == 5353) | (dport == 53) | (dport == 5353)
+        dns_port = (sport == DNS_PORT) | (dport == DNS_PORT)
         slow |= udp & has_payload & dns_port & (captured >= 12) & ((lead[:, 2] & 0x80) != 0) \
             & ((lead[:, 6] | lead[:, 7]) != 0)
         # A SYN starts ClientHello reassembly for its direction (tls.SniReassembler), and the connection's

@@ -2,7 +2,7 @@
 
 Two AF_PACKET sockets with classic BPF filters attached in the kernel:
 
-* ``INTERESTING`` -- DNS (53, 5353), TLS handshake records (TCP payload starting 0x16) and
+* ``INTERESTING`` -- DNS (53), TLS handshake records (TCP payload starting 0x16) and
   plain-HTTP request lines (GET/POST/PUT/HEAD) -- passes whole frames;
 * everything else passes **truncated by the kernel** to ``HEADER_BYTES`` (the filter's return
   value is how many bytes to keep), so bulk video payload never reaches Python while every
@@ -38,7 +38,7 @@ LINKTYPE_ETHERNET = 1
 
 _TCP_PAYLOAD = "tcp[((tcp[12:1] & 0xf0) >> 2):4]"
 INTERESTING = (
-    "(udp port 53 or udp port 5353) or "
+    "udp port 53 or "
     "(tcp[((tcp[12:1] & 0xf0) >> 2):1] = 0x16) or "
     f"({_TCP_PAYLOAD} = 0x47455420 or {_TCP_PAYLOAD} = 0x504f5354 or {_TCP_PAYLOAD} = 0x50555420 "
     f"or {_TCP_PAYLOAD} = 0x48454144)"  # "GET ", "POST", "PUT ", "HEAD"

@@ -378,6 +378,26 @@ def test_generated_traffic_exercises_every_kind_of_packet(tmp_path: Path) -> Non
     assert any(f.names for f in table.live.values())
 
 
+def test_destinations_are_named_by_unicast_dns_not_by_mdns(tmp_path: Path) -> None:
+    """An mDNS answer (any LAN host can multicast one, unasked) naming a remote address names nothing; a
+    unicast DNS answer, from any resolver, does. Both paths agree."""
+    cam_ip, cam_mac = CAMS[0]
+    records = [
+        (1.0, ethernet("01:00:5e:00:00:fb", NVR[1], 0x0800,
+                       ipv4(NVR[0], "224.0.0.251", 17, udp(5353, 5353, dns_answer("api.ulucu.com", CLOUDS[0]))))),
+        (1.1, ethernet(cam_mac, GATEWAY[1], 0x0800,
+                       ipv4(OUTSIDE_RESOLVER, cam_ip, 17, udp(53, 40000, dns_answer("snap.example", CLOUDS[1]))))),
+    ]
+    for n, cloud in enumerate(CLOUDS[:2]):
+        records.append((2.0 + n, ethernet(GATEWAY[1], cam_mac, 0x0800,
+                                          ipv4(cam_ip, cloud, 6, tcp(50000 + n, 443, 7, ACK | PSH, b"x" * 900)))))
+    capture = tmp_path / "names.pcap"
+    write_pcap(capture, records)
+    table, summary = assert_same(capture)
+    assert summary.dns_answers == 1
+    assert table.names_for(CLOUDS[0]) == [] and table.names_for(CLOUDS[1]) == ["snap.example"]
+
+
 # ---------------------------------------------------------------------------------------------
 # reading and hostile input
 # ---------------------------------------------------------------------------------------------
