@@ -236,8 +236,9 @@ class _Bulk:
         slow |= udp & has_payload & dns_port & (captured >= 12) & ((lead[:, 2] & 0x80) != 0) \
             & ((lead[:, 6] | lead[:, 7]) != 0)
         # A SYN starts ClientHello reassembly for its direction (tls.SniReassembler), and the connection's
-        # first segment with payload usually settles it: that segment goes one by one too, so that the rest
-        # of the connection can be counted in runs. (Whatever stays pending is handled when runs are counted.)
+        # first segment with payload usually settles it: that segment goes one by one too (it often does
+        # already: a ClientHello, a request line), so that the rest of the connection can be counted in runs.
+        # (Whatever stays pending is handled when runs are counted.)
         opening = tcp & ((flags & 0x12) == TCP_SYN) & ~has_payload
         open_rows = np.flatnonzero(opening)
         open_pair = (src[open_rows].astype(np.uint64) << np.uint64(32)) | dst[open_rows]
@@ -249,7 +250,7 @@ class _Bulk:
             open_pair = np.concatenate([np.array([k[0] for k in pending_now], dtype=np.uint64), open_pair])
             open_ports = np.concatenate([np.array([k[1] for k in pending_now], dtype=np.int64), open_ports])
         if len(open_rows):
-            carriers = np.flatnonzero(tcp & has_payload & ~slow)
+            carriers = np.flatnonzero(tcp & has_payload)
             c_pair = (src[carriers].astype(np.uint64) << np.uint64(32)) | dst[carriers]
             near = _member(c_pair, np.unique(open_pair))
             carriers, c_pair = carriers[near], c_pair[near]
