@@ -80,7 +80,7 @@ def analyze_batches(path: PacketPath, batches: Iterable[PcapBatch | Frame]) -> N
             pkt = decode(linktype, frame, ts, stats)
             if pkt is not None:
                 path.packet(pkt)
-        elif batch.linktype == LINKTYPE_ETHERNET and batch.positions:
+        elif batch.linktype == LINKTYPE_ETHERNET and len(batch.positions):
             bulk.ethernet(batch)
         else:
             bulk.one_by_one(batch)

@@ -27,6 +27,7 @@ import struct
 import threading
 import traceback
 import weakref
+from array import array
 from collections.abc import Iterator
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
@@ -201,8 +202,8 @@ def _child(batches: Iterator[PcapBatch | Frame], ring: _SlotRing, stats: ReadSta
                 records.release()
             if slot >= 0:
                 ring.out[slot] += 1
-            data.send(("batch", slot, inline, positions, item.hlen, item.byte_order, item.ts_scale,
-                       item.linktype, item.ts_div, item.ts_offset, stats))
+            data.send(("batch", slot, inline, array("q", positions).tobytes(), item.hlen, item.byte_order,
+                       item.ts_scale, item.linktype, item.ts_div, item.ts_offset, stats))
         if frames:
             data.send(("frames", frames, stats))
         data.send(("end", stats))
@@ -266,7 +267,9 @@ def _receive(child: _Child, stats: ReadStats) -> Iterator[PcapBatch | Frame]:
             if kind == "frames":
                 yield from message[1]
             elif kind == "batch":
-                _, slot, inline, positions, hlen, byte_order, ts_scale, linktype, ts_div, ts_offset, _ = message
+                _, slot, inline, packed, hlen, byte_order, ts_scale, linktype, ts_div, ts_offset, _ = message
+                positions = array("q")  # (numpy takes it as a buffer; a list of ints costs a conversion)
+                positions.frombytes(packed)
                 yield PcapBatch(views[slot] if slot >= 0 else inline, positions, hlen, byte_order, ts_scale, linktype,
                                 ts_div=ts_div, ts_offset=ts_offset)
                 if slot >= 0:

@@ -32,7 +32,7 @@ import stat
 import struct
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import sub
@@ -401,7 +401,7 @@ class PcapBatch:
 
     __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype", "ts_div", "ts_offset")
 
-    def __init__(self, buf: bytes | bytearray | memoryview, positions: list[int], hlen: int, byte_order: str,
+    def __init__(self, buf: bytes | bytearray | memoryview, positions: Sequence[int], hlen: int, byte_order: str,
                  ts_scale: float, linktype: int, *, ts_div: float = 0.0, ts_offset: float = 0.0) -> None:
         self.buf = buf
         self.positions = positions
