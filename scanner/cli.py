@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -255,6 +257,7 @@ def analyze(
     status = emit(result, report, out, err)
     for note in summary.notes():
         err.print(f"note: {note}", highlight=False)
+    _finished_without_teardown.append(True)
     if status:
         raise typer.Exit(status)
 
@@ -612,11 +615,31 @@ def _print_devices(doc: dict[str, Any]) -> None:
     out.print(table)
 
 
+# Set by a command whose process has nothing left to do but free memory (analyze: its flow table, numpy):
+# main() then leaves at once, output flushed, instead of tearing the interpreter down object by object
+# (about 45 ms after analysing 1 GB). Only with no other thread running; never for in-process callers.
+_finished_without_teardown: list[bool] = []
+
+
+def _leave(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (| head): what the normal exit would ignore too
+            pass
+    logging.shutdown()
+    os._exit(code)
+
+
 def main() -> None:
     """Console entry point: one-line errors and stable exit codes (traceback only with --debug)."""
     debug = "--debug" in sys.argv or os.environ.get("CAMSWEEP_DEBUG", "").lower() in ("1", "true", "yes")
     try:
         app()
+    except SystemExit as exc:
+        if _finished_without_teardown and threading.active_count() == 1 and isinstance(exc.code, int | None):
+            _leave(exc.code or 0)
+        raise
     except CamsweepError as exc:
         if debug:
             raise
