@@ -145,10 +145,11 @@ def analyze_captures(paths: list[Path], *, local_networks: list[str] | None = No
     table = FlowTable(local_networks=local_networks)
     for path in paths:
         summary.files.append(str(path))
+        if bulk:
+            # numpy, imported only when used; before the reader forks, so that it has it too (readahead)
+            from scanner.passive.fastpath import analyze_batches
         batches = iter_batches(path, summary.read, read_ahead=read_ahead) if bulk else None
         if batches is not None:
-            from scanner.passive.fastpath import analyze_batches  # numpy: imported only when used
-
             analyze_batches(PacketPath(table, summary), batches)
         else:
             analyze_frames(table, summary, iter_frames(path, summary.read))

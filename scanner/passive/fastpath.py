@@ -35,7 +35,7 @@ import socket
 import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -81,7 +81,7 @@ def analyze_batches(path: PacketPath, batches: Iterable[PcapBatch | Frame]) -> N
             if pkt is not None:
                 path.packet(pkt)
         elif batch.linktype == LINKTYPE_ETHERNET and len(batch.positions):
-            bulk.ethernet(batch)
+            bulk.ethernet(batch, batch.columns if isinstance(batch.columns, Columns) else None)
         else:
             bulk.one_by_one(batch)
 
@@ -148,18 +148,10 @@ class _Bulk:
                 packet(pkt)
 
     # ---- Ethernet batches -----------------------------------------------------------------------
-    def ethernet(self, batch: PcapBatch) -> None:
-        """A batch of Ethernet records: in bulk, or one by one when the flow table may have to evict flows."""
-        view = np.frombuffer(batch.buf, dtype=np.uint8)
-        positions = np.array(batch.positions, dtype=np.int64)
-        # record header: seconds, fraction, captured length, original length (reader.PcapBatch)
-        hdr = sliding_window_view(view, 16)[positions].view(batch.byte_order + "u4")
-        if batch.ts_div:  # pcapng: the same float operations as PcapBatch.timestamp
-            ticks = (hdr[:, 0].astype(np.uint64) << np.uint64(32)) | hdr[:, 1].astype(np.uint64)
-            ts = ticks.astype(np.float64) / batch.ts_div + batch.ts_offset
-        else:
-            ts = hdr[:, 0] + hdr[:, 1] * batch.ts_scale  # the same float operations as the reader's sec + frac * scale
-        if not self.bulk(batch, view, positions, hdr, ts):
+    def ethernet(self, batch: PcapBatch, cols: Columns | None = None) -> None:
+        """A batch of Ethernet records: in bulk, or one by one when the flow table may have to evict flows.
+        ``cols``: the batch's ``columns``, when the reading process computed them already."""
+        if not self.bulk(batch, cols if cols is not None else columns(batch)):
             for position in batch.positions:
                 self.one(batch, position)
 
@@ -172,69 +164,17 @@ class _Bulk:
         if pkt is not None:
             self.path.packet(pkt)
 
-    def bulk(self, batch: PcapBatch, view: NDArray[np.uint8], pos: IntArray, hdr: NDArray[np.uint32],
-             ts: NDArray[np.float64]) -> bool:
-        """The records at ``pos``; False (and nothing done) when the table could have to evict flows, since
+    def bulk(self, batch: PcapBatch, cols: Columns) -> bool:
+        """The records of ``batch``; False (and nothing done) when the table could have to evict flows, since
         which flows it evicts depends on the order in which they see their packets."""
         buf = batch.buf
-        caplen = hdr[:, 2].astype(np.int64)
-        start = pos + batch.hlen  # first frame byte
-        # Frame bytes -2..49, so that the IPv4 addresses are 4-byte aligned in the window:
-        # destination MAC (0-5), source MAC (6-11), EtherType (12-13), IPv4 (14-33): version/IHL (14),
-        # total length (16-17), flags/fragment offset (20-21), protocol (23), source (26-29),
-        # destination (30-33); TCP/UDP (34-): ports (34-37), UDP length (38-39), TCP sequence number
-        # (38-41), TCP data offset/flags (46-47). IPv6 (14-53): version (14), next header (20), destination (38-).
-        win = sliding_window_view(view, 52)[start - 2]
-        be16 = win.view(">u2")  # be16[:, k] is frame bytes 2k-2, 2k-1
-        be32 = win.view(">u4")  # be32[:, k] is frame bytes 4k-2 .. 4k+1
-        etype = be16[:, 7]
-        iplen = be16[:, 9].astype(np.int64)
-        proto = win[:, 25]
-        src = be32[:, 7]
-        dst = be32[:, 8]
-        sport = be16[:, 18].astype(np.int64)
-        dport = be16[:, 19].astype(np.int64)
-        udp_len = be16[:, 20].astype(np.int64)
-        offflags = be16[:, 24].astype(np.int64)
-
-        # ---- which frames decode as plain IPv4 TCP/UDP/other, and their lengths (decode.decode) ----
-        iplen = np.where(iplen == 0, caplen - 14, iplen)  # 0: segmentation offload on the capturing host
-        ip4 = (caplen >= 34) & (etype == 0x0800) & (win[:, 16] == 0x45) & (iplen >= 20) & ((be16[:, 11] & 0x1FFF) == 0)
-        doff = (offflags >> 12) * 4
-        tcp = ip4 & (proto == 6) & (caplen >= 54) & (doff >= 20)
-        udp = ip4 & (proto == 17) & (caplen >= 42)
-        other = ip4 & (proto != 6) & (proto != 17)
-        payload_at = np.where(tcp, 34 + doff, np.where(udp, 42, 34))
-        ip_end = 14 + iplen
-        plen = ip_end - payload_at
-        plen = np.where(udp & (udp_len >= 8) & (udp_len < plen + 8), udp_len - 8, plen)
-        valid = (tcp | udp | other) & (plen >= 0)
-        flags = np.where(tcp, offflags & 0x1FF, 0)
-        ports_apply = tcp | udp
-        sport = np.where(ports_apply, sport, 0)
-        dport = np.where(ports_apply, dport, 0)
-        # ARP, LLDP, STP...: decode counts them as not IP and they go no further; so are frames shorter than an
-        # Ethernet header (counted as truncated)
-        not_ip = (caplen >= 14) & (etype != 0x0800) & (etype != 0x86DD) & (etype != 0x8100) & (etype != 0x88A8) \
-            & (etype != 0x9100)
-        stub = caplen < 14
-        # ICMPv6 to a multicast group (neighbour discovery, MLD): belongs to no flow (FlowTable: ignored)
-        multicast6 = (caplen >= 54) & (etype == 0x86DD) & ((win[:, 16] >> 4) == 6) & (win[:, 22] == 58) \
-            & (win[:, 40] == 0xFF)
-
-        # ---- packets that go one by one: not plain, or worth dissecting ---------------------------
-        captured = np.minimum(ip_end, caplen) - payload_at  # payload bytes in the capture
-        lead = sliding_window_view(view, 8)[np.minimum(start + payload_at, len(view) - 8)]
-        hello = (captured >= 3) & (lead[:, 0] == 0x16) & (lead[:, 1] == 3) & ((captured < 6) | (lead[:, 5] == 1))
-        http = (captured >= 4) & np.isin(lead.view(">u4")[:, 0], _HTTP_PREFIXES)
+        ts, caplen, start, iplen, plen = cols.ts, cols.caplen, cols.start, cols.iplen, cols.plen
+        proto, src, dst, sport, dport, flags, seq = cols.proto, cols.src, cols.dst, cols.sport, cols.dport, \
+            cols.flags, cols.seq
+        valid, tcp, not_ip, stub, multicast6 = cols.valid, cols.tcp, cols.not_ip, cols.stub, cols.multicast6
         has_payload = plen > 0
         control = tcp & ((flags & 0x07) != 0)  # SYN, FIN, RST: they feed the ClientHello reassembler
-        slow = (~valid & ~not_ip & ~stub & ~multicast6) | (tcp & has_payload & (control | hello | http))
-        # DNS: only responses with answers name anything (analyze.PacketPath; not mDNS); header: ID (0-1),
-        # flags with QR in the top bit (2-3), QDCOUNT (4-5), ANCOUNT (6-7) -- RFC 1035 §4.1.1
-        dns_port = (sport == DNS_PORT) | (dport == DNS_PORT)
-        slow |= udp & has_payload & dns_port & (captured >= 12) & ((lead[:, 2] & 0x80) != 0) \
-            & ((lead[:, 6] | lead[:, 7]) != 0)
+        slow = cols.slow.copy()
         # A SYN starts ClientHello reassembly for its direction (tls.SniReassembler), and the connection's
         # first segment with payload usually settles it: that segment goes one by one too (it often does
         # already: a ClientHello, a request line), so that the rest of the connection can be counted in runs.
@@ -388,7 +328,7 @@ class _Bulk:
             row: ((text(a), text(b), sp, dp), when, number, bits)
             for row, a, b, sp, dp, when, number, bits in zip(
                 fed.tolist(), src[fed].tolist(), dst[fed].tolist(), sport[fed].tolist(), dport[fed].tolist(),
-                ts[fed].tolist(), be32[fed, 10].tolist(), flags[fed].tolist(), strict=True)
+                ts[fed].tolist(), seq[fed].tolist(), flags[fed].tolist(), strict=True)
         }
         events = _Events(self, batch, ts, start, caplen, controls, slow_rows)
         for row in np.flatnonzero(loose_rows & control).tolist():
@@ -555,6 +495,132 @@ class _Bulk:
             if n_up and not flow.local_mac:
                 flow.local_mac = events.source_mac(rows_list[u_first])
         until(1 << 62)
+
+
+COLUMN_DTYPES = {  # the fields of ``Columns``, in the order ``readahead`` packs them
+    "ts": np.float64, "caplen": np.int64, "start": np.int64, "iplen": np.int64, "plen": np.int64,
+    "sport": np.int64, "dport": np.int64, "flags": np.int64, "seq": np.uint32, "src": np.uint32, "dst": np.uint32,
+    "proto": np.uint8, "valid": np.bool_, "tcp": np.bool_, "not_ip": np.bool_, "stub": np.bool_,
+    "multicast6": np.bool_, "slow": np.bool_,
+}
+
+
+class Columns:
+    """What a batch's records say by themselves, as arrays (one element per record): the header fields of
+    the common frame and which records must go one by one for what they contain. Nothing here depends
+    on the flow table, so the reading process can compute it (``readahead``)."""
+
+    __slots__ = tuple(COLUMN_DTYPES)
+
+    ts: NDArray[np.float64]
+    caplen: IntArray
+    start: IntArray  # offset of the frame in the batch's buffer
+    iplen: IntArray
+    plen: IntArray  # payload bytes by the headers
+    sport: IntArray
+    dport: IntArray
+    flags: IntArray  # TCP flags
+    seq: NDArray[np.uint32]  # TCP sequence number
+    src: NDArray[np.uint32]
+    dst: NDArray[np.uint32]
+    proto: NDArray[np.uint8]
+    valid: BoolArray  # plain IPv4 TCP/UDP/other that decode reads the same way
+    tcp: BoolArray
+    not_ip: BoolArray
+    stub: BoolArray
+    multicast6: BoolArray
+    slow: BoolArray  # one by one for what it holds: odd frames, ClientHello starts, request lines, DNS answers
+
+    def pack(self) -> bytes:
+        """The arrays back to back (``unpack`` reads them)."""
+        return b"".join(np.ascontiguousarray(getattr(self, name), dtype=dtype).tobytes()
+                        for name, dtype in COLUMN_DTYPES.items())
+
+    @classmethod
+    def unpack(cls, data: bytes, rows: int) -> Columns:
+        out = cls()
+        offset = 0
+        for name, dtype in COLUMN_DTYPES.items():
+            array: NDArray[Any] = np.frombuffer(data, dtype=dtype, count=rows, offset=offset)
+            setattr(out, name, array)
+            offset += array.nbytes
+        return out
+
+
+def columns(batch: PcapBatch) -> Columns:
+    """The ``Columns`` of a batch of Ethernet records."""
+    view = np.frombuffer(batch.buf, dtype=np.uint8)
+    pos = np.array(batch.positions, dtype=np.int64)
+    # record header: seconds, fraction, captured length, original length (reader.PcapBatch)
+    hdr = sliding_window_view(view, 16)[pos].view(batch.byte_order + "u4")
+    if batch.ts_div:  # pcapng: the same float operations as PcapBatch.timestamp
+        ticks = (hdr[:, 0].astype(np.uint64) << np.uint64(32)) | hdr[:, 1].astype(np.uint64)
+        ts = ticks.astype(np.float64) / batch.ts_div + batch.ts_offset
+    else:
+        ts = hdr[:, 0] + hdr[:, 1] * batch.ts_scale  # the same float operations as the reader's sec + frac * scale
+    caplen = hdr[:, 2].astype(np.int64)
+    start = pos + batch.hlen  # first frame byte
+    # Frame bytes -2..49, so that the IPv4 addresses are 4-byte aligned in the window:
+    # destination MAC (0-5), source MAC (6-11), EtherType (12-13), IPv4 (14-33): version/IHL (14),
+    # total length (16-17), flags/fragment offset (20-21), protocol (23), source (26-29),
+    # destination (30-33); TCP/UDP (34-): ports (34-37), UDP length (38-39), TCP sequence number
+    # (38-41), TCP data offset/flags (46-47). IPv6 (14-53): version (14), next header (20), destination (38-).
+    win = sliding_window_view(view, 52)[start - 2]
+    be16 = win.view(">u2")  # be16[:, k] is frame bytes 2k-2, 2k-1
+    be32 = win.view(">u4")  # be32[:, k] is frame bytes 4k-2 .. 4k+1
+    etype = be16[:, 7]
+    iplen = be16[:, 9].astype(np.int64)
+    proto = win[:, 25]
+    sport = be16[:, 18].astype(np.int64)
+    dport = be16[:, 19].astype(np.int64)
+    udp_len = be16[:, 20].astype(np.int64)
+    offflags = be16[:, 24].astype(np.int64)
+
+    # ---- which frames decode as plain IPv4 TCP/UDP/other, and their lengths (decode.decode) ----
+    iplen = np.where(iplen == 0, caplen - 14, iplen)  # 0: segmentation offload on the capturing host
+    ip4 = (caplen >= 34) & (etype == 0x0800) & (win[:, 16] == 0x45) & (iplen >= 20) & ((be16[:, 11] & 0x1FFF) == 0)
+    doff = (offflags >> 12) * 4
+    tcp = ip4 & (proto == 6) & (caplen >= 54) & (doff >= 20)
+    udp = ip4 & (proto == 17) & (caplen >= 42)
+    other = ip4 & (proto != 6) & (proto != 17)
+    payload_at = np.where(tcp, 34 + doff, np.where(udp, 42, 34))
+    ip_end = 14 + iplen
+    plen = ip_end - payload_at
+    plen = np.where(udp & (udp_len >= 8) & (udp_len < plen + 8), udp_len - 8, plen)
+    valid = (tcp | udp | other) & (plen >= 0)
+    flags = np.where(tcp, offflags & 0x1FF, 0)
+    ports_apply = tcp | udp
+    # ARP, LLDP, STP...: decode counts them as not IP and they go no further; so are frames shorter than an
+    # Ethernet header (counted as truncated)
+    not_ip = (caplen >= 14) & (etype != 0x0800) & (etype != 0x86DD) & (etype != 0x8100) & (etype != 0x88A8) \
+        & (etype != 0x9100)
+    stub = caplen < 14
+    # ICMPv6 to a multicast group (neighbour discovery, MLD): belongs to no flow (FlowTable: ignored)
+    multicast6 = (caplen >= 54) & (etype == 0x86DD) & ((win[:, 16] >> 4) == 6) & (win[:, 22] == 58) \
+        & (win[:, 40] == 0xFF)
+
+    # ---- packets that go one by one for what they hold ----------------------------------------------
+    captured = np.minimum(ip_end, caplen) - payload_at  # payload bytes in the capture
+    lead = sliding_window_view(view, 8)[np.minimum(start + payload_at, len(view) - 8)]
+    hello = (captured >= 3) & (lead[:, 0] == 0x16) & (lead[:, 1] == 3) & ((captured < 6) | (lead[:, 5] == 1))
+    http = (captured >= 4) & np.isin(lead.view(">u4")[:, 0], _HTTP_PREFIXES)
+    has_payload = plen > 0
+    control = tcp & ((flags & 0x07) != 0)  # SYN, FIN, RST
+    slow = (~valid & ~not_ip & ~stub & ~multicast6) | (tcp & has_payload & (control | hello | http))
+    sport = np.where(ports_apply, sport, 0)
+    dport = np.where(ports_apply, dport, 0)
+    # DNS: only responses with answers name anything (analyze.PacketPath; not mDNS); header: ID (0-1),
+    # flags with QR in the top bit (2-3), QDCOUNT (4-5), ANCOUNT (6-7) -- RFC 1035 §4.1.1
+    dns_port = (sport == DNS_PORT) | (dport == DNS_PORT)
+    slow |= udp & has_payload & dns_port & (captured >= 12) & ((lead[:, 2] & 0x80) != 0) \
+        & ((lead[:, 6] | lead[:, 7]) != 0)
+
+    out = Columns()
+    out.ts, out.caplen, out.start, out.iplen, out.plen = ts, caplen, start, iplen, plen
+    out.sport, out.dport, out.flags, out.seq, out.src, out.dst, out.proto = sport, dport, flags, be32[:, 10], \
+        be32[:, 7], be32[:, 8], proto
+    out.valid, out.tcp, out.not_ip, out.stub, out.multicast6, out.slow = valid, tcp, not_ip, stub, multicast6, slow
+    return out
 
 
 class _Events:

@@ -1,27 +1,31 @@
 """Read a large capture in a second process while this one analyses it (``camsweep analyze`` on 2+ cores).
 
 Reading (``reader.iter_pcap_batches``: file reads, gzip, the walk from record header to record header,
-pcapng blocks) is about a third of a pass over a large capture, and none of it depends on what the
-analysis finds. So for a large file a forked child runs the reader and this process only analyses:
+pcapng blocks) and what each batch's records say by themselves (``fastpath.columns``: header fields,
+which records go one by one) are about half of a pass over a large capture, and none of it depends
+on what the analysis finds. So for a large file a forked child does that and this process analyses:
 
 - The child reads records straight into buffers in shared memory (the reader fills through a
   ``BufferRing``; a batch on a larger buffer of the reader's own, after a huge pcapng block, is
-  copied there) and sends, for each batch, which buffer, the record positions and its ``ReadStats``
-  so far over a pipe; single frames go over the pipe as they are.
+  copied there) and sends, for each batch, which buffer, the record positions, its ``ReadStats`` so
+  far and the batch's columns over a pipe; single frames go over the pipe as they are.
 - This process rebuilds each ``PcapBatch`` on the shared buffer and sends the buffer's number back
   once it has finished with the batch; the child reuses a buffer only when every batch on it is back.
 
-So the batches, frames and counters are those of the reader run here, in the same order (tested).
-The child ignores SIGINT (this process stops it), dies with this process (PR_SET_PDEATHSIG), and
-runs nothing of this process's after the fork but the reader: it leaves with ``os._exit``.
+So the batches, frames, columns and counters are those of the reader run here, in the same order
+(tested). The child ignores SIGINT (this process stops it), dies with this process
+(PR_SET_PDEATHSIG), and runs nothing of this process's after the fork but the reader and
+``columns``: it leaves with ``os._exit``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import mmap
 import os
+import pickle
 import signal
 import struct
 import threading
@@ -33,6 +37,7 @@ from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 
 from scanner.errors import CamsweepError
+from scanner.passive.decode import LINKTYPE_ETHERNET
 from scanner.passive.reader import (
     BATCH_RECORDS,
     BATCH_SIZE,
@@ -51,6 +56,8 @@ SLOTS = 2  # shared buffers: one being analysed, one being read (a third measure
 READ_AHEAD_MIN_BYTES = 64 << 20  # smaller files: a second process saves less than it costs
 FRAMES_PER_MESSAGE = 256  # single frames (pcapng) sent together
 PR_SET_PDEATHSIG = 1  # prctl(2)
+F_SETPIPE_SZ = 1031  # fcntl(2), Linux
+PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size by default
 
 
 class ReadAheadError(CamsweepError):
@@ -80,6 +87,7 @@ def iter_batches(path: Path, stats: ReadStats, *, read_ahead: bool | None = None
     try:
         data_in, data_out = Pipe(duplex=False)
         ends += (data_in, data_out)
+        _widen(data_out)
         free_in, free_out = Pipe(duplex=False)
         ends += (free_in, free_out)
         pid = os.fork()
@@ -99,6 +107,14 @@ def iter_batches(path: Path, stats: ReadStats, *, read_ahead: bool | None = None
     received = _receive(child, stats)
     weakref.finalize(received, child.stop)  # also when iteration never starts
     return received
+
+
+def _widen(conn: Connection) -> None:
+    """A pipe of PIPE_BYTES (Linux; else as it is): a batch's columns then cross it in one write."""
+    try:
+        fcntl.fcntl(conn.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError:
+        pass
 
 
 def _worth_it(path: Path) -> bool:
@@ -174,6 +190,8 @@ def _child(batches: Iterator[PcapBatch | Frame], ring: _SlotRing, stats: ReadSta
         for end in parent_ends:
             end.close()
         ring.free = free
+        from scanner.passive import fastpath  # (numpy: already imported by the parent before the fork)
+
         frames: list[Frame] = []
         for item in batches:
             if isinstance(item, tuple):
@@ -202,8 +220,14 @@ def _child(batches: Iterator[PcapBatch | Frame], ring: _SlotRing, stats: ReadSta
                 records.release()
             if slot >= 0:
                 ring.out[slot] += 1
+            # the batch as the parent will see it, and what its records say by themselves (fastpath.Columns)
+            seen = PcapBatch(ring.views[slot] if slot >= 0 else inline or b"", positions, item.hlen, item.byte_order,
+                             item.ts_scale, item.linktype, ts_div=item.ts_div, ts_offset=item.ts_offset)
+            packed = fastpath.columns(seen).pack() if item.linktype == LINKTYPE_ETHERNET and positions else b""
             data.send(("batch", slot, inline, array("q", positions).tobytes(), item.hlen, item.byte_order,
-                       item.ts_scale, item.linktype, item.ts_div, item.ts_offset, stats))
+                       item.ts_scale, item.linktype, item.ts_div, item.ts_offset, bool(packed), stats))
+            if packed:
+                data.send_bytes(packed)
         if frames:
             data.send(("frames", frames, stats))
         data.send(("end", stats))
@@ -258,20 +282,22 @@ def _receive(child: _Child, stats: ReadStats) -> Iterator[PcapBatch | Frame]:
     views = child.ring.views
     try:
         while True:
-            try:
-                message = child.data.recv()
-            except EOFError:
-                raise ReadAheadError("the process reading the capture ended without a word") from None
+            message = pickle.loads(_recv_bytes(child.data))
             _copy_stats(message[-1], stats)
             kind = message[0]
             if kind == "frames":
                 yield from message[1]
             elif kind == "batch":
-                _, slot, inline, packed, hlen, byte_order, ts_scale, linktype, ts_div, ts_offset, _ = message
+                _, slot, inline, packed, hlen, byte_order, ts_scale, linktype, ts_div, ts_offset, columns, _ = message
                 positions = array("q")  # (numpy takes it as a buffer; a list of ints costs a conversion)
                 positions.frombytes(packed)
-                yield PcapBatch(views[slot] if slot >= 0 else inline, positions, hlen, byte_order, ts_scale, linktype,
-                                ts_div=ts_div, ts_offset=ts_offset)
+                batch = PcapBatch(views[slot] if slot >= 0 else inline, positions, hlen, byte_order, ts_scale,
+                                  linktype, ts_div=ts_div, ts_offset=ts_offset)
+                if columns:
+                    from scanner.passive.fastpath import Columns
+
+                    batch.columns = Columns.unpack(_recv_bytes(child.data), len(positions))
+                yield batch
                 if slot >= 0:
                     try:
                         child.free.send(slot)
@@ -285,6 +311,13 @@ def _receive(child: _Child, stats: ReadStats) -> Iterator[PcapBatch | Frame]:
                 raise ReadAheadError(f"the process reading the capture failed: {last}")
     finally:
         child.stop()
+
+
+def _recv_bytes(conn: Connection) -> bytes:
+    try:
+        return conn.recv_bytes()
+    except EOFError:
+        raise ReadAheadError("the process reading the capture ended without a word") from None
 
 
 def _copy_stats(source: ReadStats, target: ReadStats) -> None:

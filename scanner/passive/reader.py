@@ -399,7 +399,7 @@ class PcapBatch:
     last one.
     """
 
-    __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype", "ts_div", "ts_offset")
+    __slots__ = ("buf", "positions", "hlen", "byte_order", "ts_scale", "linktype", "ts_div", "ts_offset", "columns")
 
     def __init__(self, buf: bytes | bytearray | memoryview, positions: Sequence[int], hlen: int, byte_order: str,
                  ts_scale: float, linktype: int, *, ts_div: float = 0.0, ts_offset: float = 0.0) -> None:
@@ -413,6 +413,7 @@ class PcapBatch:
         # units of 1/ts_div seconds (if_tsresol), plus ts_offset seconds (if_tsoffset)
         self.ts_div = ts_div
         self.ts_offset = ts_offset
+        self.columns: object = None  # fastpath.Columns, when the reading process computed them (readahead)
 
     def timestamp(self, first: int, second: int) -> float:
         """Seconds from a record header's first two fields (the reader's own arithmetic)."""

@@ -38,7 +38,7 @@ RUNS = 3
 
 # Runs one tool as the wrapper's only child. Peak memory is the larger of the kernel's peak RSS of any one
 # process (RUSAGE_CHILDREN: a maximum, not a sum) and the largest sum of RSS over the tool's process tree,
-# sampled every 25 ms (camsweep forks a reader for large files; shared pages are counted in each process).
+# sampled every 100 ms (camsweep forks a reader for large files; shared pages are counted in each process).
 _MEASURE = (
     "import json, resource, subprocess, sys, time\n"
     "from pathlib import Path\n"
@@ -64,7 +64,7 @@ _MEASURE = (
     "    tree_peak = 0\n"
     "    while proc.poll() is None:\n"
     "        tree_peak = max(tree_peak, sum(rss(p) for p in tree(proc.pid)))\n"
-    "        time.sleep(0.025)\n"
+    "        time.sleep(0.1)\n"
     "seconds = time.monotonic() - t\n"
     "assert proc.returncode == 0, proc.returncode\n"
     "print(json.dumps([seconds, max(tree_peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)]))\n"

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from scanner.errors import CamsweepError
 from scanner.passive import readahead
 from scanner.passive.analyze import analyze_captures
+from scanner.passive.fastpath import Columns, columns
 from scanner.passive.readahead import ReadAheadError, iter_batches
 from scanner.passive.reader import Frame, PcapBatch, ReadStats, iter_frames, iter_pcap_batches
 from tests.bench.make_capture import make
@@ -92,7 +93,13 @@ def test_read_ahead_batches_live_in_shared_buffers_that_are_reused(captures: dic
     stats = ReadStats()
     items = iter_batches(captures[name], stats, read_ahead=True, batch_size=batch_size, max_records=40)
     assert items is not None
-    buffers = [item.buf for item in items if isinstance(item, PcapBatch)]
+    batches = []
+    for item in items:
+        if isinstance(item, PcapBatch):
+            # what the records say by themselves, computed by the reading process as this one would
+            assert isinstance(item.columns, Columns) and item.columns.pack() == columns(item).pack()
+            batches.append(item)
+    buffers = [batch.buf for batch in batches]
     distinct = {id(b) for b in buffers}
     assert len(buffers) > 100 and 2 <= len(distinct) <= readahead.SLOTS
     assert all(isinstance(b, memoryview) for b in buffers)
