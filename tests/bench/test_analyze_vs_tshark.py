@@ -39,7 +39,7 @@ RUNS = 3
 
 # Runs one tool as the wrapper's only child. Peak memory is the larger of the kernel's peak RSS of any one
 # process (RUSAGE_CHILDREN: a maximum, not a sum) and the largest sum of RSS over the tool's process tree,
-# sampled every 100 ms (camsweep forks a reader for large files; shared pages are counted in each process).
+# sampled every 50 ms in a thread (camsweep forks a reader for large files; shared pages are counted in each process).
 _MEASURE = (
     "import json, resource, subprocess, sys, time\n"
     "from pathlib import Path\n"
@@ -59,14 +59,21 @@ _MEASURE = (
     "    except OSError:\n"
     "        pass\n"
     "    return 0\n"
+    "import threading\n"
+    "peaks = [0]\n"
+    "def sample(proc):\n"
+    "    while proc.poll() is None:\n"
+    "        peaks.append(max(peaks.pop(), sum(rss(p) for p in tree(proc.pid))))\n"
+    "        time.sleep(0.05)\n"
     "t = time.monotonic()\n"
     "with open(sys.argv[1], 'w') as out:\n"
     "    proc = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.DEVNULL)\n"
-    "    tree_peak = 0\n"
-    "    while proc.poll() is None:\n"
-    "        tree_peak = max(tree_peak, sum(rss(p) for p in tree(proc.pid)))\n"
-    "        time.sleep(0.1)\n"
+    "    sampler = threading.Thread(target=sample, args=(proc,))\n"
+    "    sampler.start()\n"
+    "    proc.wait()\n"
     "seconds = time.monotonic() - t\n"
+    "sampler.join()\n"
+    "tree_peak = peaks[0]\n"
     "assert proc.returncode == 0, proc.returncode\n"
     "print(json.dumps([seconds, max(tree_peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)]))\n"
 )
