@@ -150,6 +150,9 @@ def analyze_captures(paths: list[Path], *, local_networks: list[str] | None = No
             from scanner.passive.fastpath import analyze_batches
         batches = iter_batches(path, summary.read, read_ahead=read_ahead) if bulk else None
         if batches is not None:
+            # The classification needs the cloud signatures at the end; loaded now, while a reading process
+            # fills its first buffers, they cost nothing (loaded once per process).
+            shipped()
             analyze_batches(PacketPath(table, summary), batches)
         else:
             analyze_frames(table, summary, iter_frames(path, summary.read))
