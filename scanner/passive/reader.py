@@ -690,6 +690,8 @@ def _pcapng_items(readinto: Callable[[memoryview], int | None], head: bytes, sta
     epb_head = struct.Struct("<III8xI").unpack_from  # type, total length, interface id, captured length
     last_ts = 0.0
     packets = nbytes = unknown = 0
+    max_block, max_record = MAX_BLOCK, MAX_RECORD
+    append = run.append
     try:
         while True:
             want = 12
@@ -699,12 +701,12 @@ def _pcapng_items(readinto: Callable[[memoryview], int | None], head: bytes, sta
                     # the common case first: an Enhanced Packet Block of a known link type, added to the
                     # run of its interface (the same checks as the general path below)
                     btype, blen, iface, caplen = epb_head(buf, pos)
-                    if (btype == 6 and 32 <= blen <= MAX_BLOCK and not blen & 3 and caplen <= blen - 32
-                            and caplen <= MAX_RECORD):
+                    # (caplen + 32 <= blen: a captured length that fits, and at least an EPB's 32 bytes)
+                    if btype == 6 and caplen <= max_record and caplen + 32 <= blen <= max_block and not blen & 3:
                         nxt = pos + blen
                         if nxt <= end and u32(buf, nxt - 4)[0] == blen:
                             if iface == run_index and len(run) < max_records:
-                                run.append(pos + 12)
+                                append(pos + 12)
                                 packets += 1
                                 nbytes += caplen
                                 pos = nxt
@@ -714,6 +716,7 @@ def _pcapng_items(readinto: Callable[[memoryview], int | None], head: bytes, sta
                                     last_ts = _epb_time(buf, run[-1], endian, run_iface)
                                     yield from _epb_run(buf, run, endian, run_iface)
                                 run, run_index, run_iface = [pos + 12], iface, ifaces[iface]
+                                append = run.append
                                 packets += 1
                                 nbytes += caplen
                                 pos = nxt
@@ -723,6 +726,7 @@ def _pcapng_items(readinto: Callable[[memoryview], int | None], head: bytes, sta
                     last_ts = _epb_time(buf, run[-1], endian, run_iface)
                     yield from _epb_run(buf, run, endian, run_iface)
                     run, run_index = [], -1
+                    append = run.append
                 if btype == PCAPNG_SHB:
                     # SHB: type, length, byte-order magic (4), major (2), minor (2), section length (8), options
                     bom = bytes(buf[pos + 8 : pos + 12])
@@ -810,6 +814,7 @@ def _pcapng_items(readinto: Callable[[memoryview], int | None], head: bytes, sta
                 last_ts = _epb_time(buf, run[-1], endian, run_iface)
                 yield from _epb_run(buf, run, endian, run_iface)
                 run, run_index = [], -1
+                append = run.append
             stats.packets += packets
             stats.bytes += nbytes
             stats.unknown_linktype += unknown
