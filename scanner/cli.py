@@ -254,10 +254,14 @@ def analyze(
     started = time.time()
     table, summary = analyze_captures(list(captures), local_networks=parse_local_networks(local))
     result = build_result(table, summary, scan=scan_doc, started=started)
+    result.scan.interrupted = result.scan.interrupted or summary.interrupted
     status = emit(result, report, out, err)
     for note in summary.notes():
         err.print(f"note: {note}", highlight=False)
     _finished_without_teardown.append(True)
+    if summary.interrupted:
+        err.print("camsweep: interrupted; the partial result above was kept", highlight=False)
+        raise typer.Exit(ExitStatus.INTERRUPTED)
     if status:
         raise typer.Exit(status)
 

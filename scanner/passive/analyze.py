@@ -49,6 +49,7 @@ class PassiveSummary:
     http_heads: int = 0
     first_ts: float | None = None
     last_ts: float | None = None
+    interrupted: bool = False  # Ctrl-C: what was read up to then is kept
 
     def skipped(self) -> int:
         """Frames or records lost to damage or unsupported formats (ARP and other non-IP frames are not)."""
@@ -149,13 +150,24 @@ def analyze_captures(paths: list[Path], *, local_networks: list[str] | None = No
             # numpy, imported only when used; before the reader forks, so that it has it too (readahead)
             from scanner.passive.fastpath import analyze_batches
         batches = iter_batches(path, summary.read, read_ahead=read_ahead) if bulk else None
-        if batches is not None:
-            # The classification needs the cloud signatures at the end; loaded now, while a reading process
-            # fills its first buffers, they cost nothing (loaded once per process).
-            shipped()
-            analyze_batches(PacketPath(table, summary), batches)
-        else:
-            analyze_frames(table, summary, iter_frames(path, summary.read))
+        frames = iter_frames(path, summary.read) if batches is None else None
+        try:
+            if batches is not None:
+                # The classification needs the cloud signatures at the end; loaded now, while a reading
+                # process fills its first buffers, they cost nothing (loaded once per process).
+                shipped()
+                analyze_batches(PacketPath(table, summary), batches)
+            elif frames is not None:
+                analyze_frames(table, summary, frames)
+        except KeyboardInterrupt:  # Ctrl-C: the table holds everything read so far, and is kept
+            summary.interrupted = True
+            summary.files[-1] += " (interrupted)"
+            return table, summary
+        finally:
+            for items in (batches, frames):
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()  # a reading process is stopped at once
     return table, summary
 
 

@@ -1,7 +1,8 @@
 """Reading a capture in a second process (``scanner.passive.readahead``) hands the analysis exactly what the
 reader hands it in one process: the same batches' records, frames and counters, in order, on pcap (in
 place, with buffers carried across fills and batches cut small), gzip, damaged and pcapng files; the
-child is reaped however the reading ends, and a dead child is an error, never a hang."""
+child is reaped however the reading ends (Ctrl-C included: the analysis so far is kept), and a dead
+child is an error, never a hang."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from scanner.errors import CamsweepError
+from scanner.passive import analyze as analyze_module
 from scanner.passive import readahead
 from scanner.passive.analyze import analyze_captures
 from scanner.passive.fastpath import Columns, columns
@@ -197,4 +199,34 @@ def test_when_no_reader_can_be_forked_the_file_is_read_here(captures: dict[str, 
     reference = _read(captures["pcap"], read_ahead=False, batch_size=BATCH)
     monkeypatch.setattr(os, "fork", no_fork)
     assert _read(captures["pcap"], read_ahead=True, batch_size=BATCH) == reference
+    assert _children() == before
+
+
+@pytest.mark.parametrize("read_ahead", [True, False])
+def test_an_interrupted_analysis_keeps_what_it_read_and_stops_the_reader(
+        captures: dict[str, Path], monkeypatch: pytest.MonkeyPatch, read_ahead: bool) -> None:
+    """Ctrl-C (KeyboardInterrupt) during the pass: the table so far is returned, marked interrupted, and a
+    reading process is stopped and reaped."""
+    before = _children()
+    real = analyze_module.iter_batches
+
+    def ctrl_c_after_three_batches(path: Path, stats: ReadStats, **kw: Any) -> Iterator[PcapBatch | Frame]:
+        items = real(path, stats, read_ahead=kw["read_ahead"], batch_size=BATCH, max_records=1000)
+        assert items is not None
+
+        def interrupted() -> Iterator[PcapBatch | Frame]:
+            try:
+                for n, item in enumerate(items):
+                    if n == 3:
+                        raise KeyboardInterrupt
+                    yield item
+            finally:
+                items.close()  # type: ignore[attr-defined]
+
+        return interrupted()
+
+    monkeypatch.setattr(analyze_module, "iter_batches", ctrl_c_after_three_batches)
+    table, summary = analyze_captures([captures["pcap"]], read_ahead=read_ahead)
+    assert summary.interrupted and summary.files[0].endswith("(interrupted)")
+    assert table.live and 0 < summary.read.packets < 20000
     assert _children() == before
