@@ -138,7 +138,7 @@ class _SlotRing(BufferRing):
         whole.release()
         self.slot_size = slot_size
         self.out = [0] * SLOTS  # batches on each buffer not yet given back
-        self.current = -1  # the buffer the pcap reader fills
+        self.current = -1  # the buffer the reader fills (pcap and pcapng alike)
         self.free: Connection | None = None  # buffer numbers given back by the parent
 
     def first(self, size: int) -> memoryview:

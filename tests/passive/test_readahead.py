@@ -192,13 +192,17 @@ def test_mutated_captures_read_ahead_as_in_one_process(tmp_path: Path, data: byt
 
 def test_when_no_reader_can_be_forked_the_file_is_read_here(captures: dict[str, Path],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    tried: list[bool] = []
+
     def no_fork() -> int:
+        tried.append(True)
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
     before = _children()
     reference = _read(captures["pcap"], read_ahead=False, batch_size=BATCH)
     monkeypatch.setattr(os, "fork", no_fork)
     assert _read(captures["pcap"], read_ahead=True, batch_size=BATCH) == reference
+    assert tried == [True]  # the fork was attempted, and its failure fell back to reading here
     assert _children() == before
 
 
