@@ -6,9 +6,9 @@ Reported (stdout and tests/bench/results/): packets and megabytes per second and
 memory of each, and their ratios; the start-up time of each (an empty capture); then camsweep alone
 on a capture twice as large, to show that its memory stays flat; and both tools again on the
 same recording written as pcapng. The goal (issue 4) is 10x
-tshark's packets per second with at most 200 MB of memory: the report says whether the run reached
-it. Peak memory is that of the whole process tree (camsweep reads large files in a forked child).
-Asserted, since they are not timings: both
+tshark's packets per second with at most 200 MB of memory, on pcap and on pcapng: the report says
+whether the run reached it on both. Peak memory is that of the whole process tree (camsweep reads
+large files in a forked child). Asserted, since they are not timings: both
 tools name the same TLS SNI and DNS query names, and camsweep's peak memory stays under 200 MB on
 both files and does not grow with the file.
 """
@@ -179,7 +179,8 @@ def test_analyze_vs_tshark_on_a_1gb_capture(tmp_path):
                                           **_figures(cs2_time, cs2_peak, packets2, size2),
                                           "peak_rss_ratio_to_1x": round(cs2_peak / cs_peak, 2)},
         "goal": {"packets_per_s_ratio": GOAL_RATIO, "peak_rss_mb": MEMORY_LIMIT_MB,
-                 "reached": ratio >= GOAL_RATIO and max(cs_peak, cs2_peak) / 1024 <= MEMORY_LIMIT_MB},
+                 "reached": min(ratio, ng_ts_time / ng_cs_time) >= GOAL_RATIO
+                 and max(cs_peak, cs2_peak, ng_cs_peak) / 1024 <= MEMORY_LIMIT_MB},
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "analyze_vs_tshark.json").write_text(json.dumps(report, indent=2) + "\n")
