@@ -170,6 +170,7 @@ def test_analyze_vs_tshark_on_a_1gb_capture(tmp_path):
     ts_start, _ = _run(["tshark", "-r", str(empty), "-T", "fields", "-e", "dns.qry.name"], tmp_path / "tshark0.txt")
     cs_start, _, _ = _camsweep(empty, tmp_path / "cs0.json")
     ratio = ts_time / cs_time
+    ng_ratio = ng_ts_time / ng_cs_time
     report = {
         "capture": {"bytes": size, "packets": packets},
         "camsweep": _figures(cs_time, cs_peak, packets, size),
@@ -182,13 +183,13 @@ def test_analyze_vs_tshark_on_a_1gb_capture(tmp_path):
         "pcapng": {"bytes": size_ng, "packets": packets_ng,
                    "camsweep": _figures(ng_cs_time, ng_cs_peak, packets_ng, size_ng),
                    "tshark": _figures(ng_ts_time, ng_ts_peak, packets_ng, size_ng),
-                   "packets_per_s_ratio": round(ng_ts_time / ng_cs_time, 2),
+                   "packets_per_s_ratio": round(ng_ratio, 2),
                    "runs": _runs(ng["camsweep_runs"], ng["tshark_runs"])},
         "camsweep_on_twice_the_capture": {"bytes": size2, "packets": packets2,
                                           **_figures(cs2_time, cs2_peak, packets2, size2),
                                           "peak_rss_ratio_to_1x": round(cs2_peak / cs_peak, 2)},
         "goal": {"packets_per_s_ratio": GOAL_RATIO, "peak_rss_mb": MEMORY_LIMIT_MB,
-                 "reached": min(ratio, ng_ts_time / ng_cs_time) >= GOAL_RATIO
+                 "reached": min(ratio, ng_ratio) >= GOAL_RATIO
                  and max(cs_peak, cs2_peak, ng_cs_peak) / 1024 <= MEMORY_LIMIT_MB},
     }
     RESULTS.mkdir(exist_ok=True)
